@@ -1,0 +1,196 @@
+"""The sandbox's data: one Salesforce org and one HubSpot portal, held as plain records.
+
+Both sandbox servers read and write these containers; the generator fills them and the live
+mode mutates them. Values are Python values (aware UTC datetimes, dates, bools, numbers,
+strings, None); each server turns them into its own wire format, so a record looks exactly
+like the real API's answer only once it crosses the socket.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+Record = dict[str, Any]
+
+SALESFORCE_PREFIXES: dict[str, str] = {
+    "Account": "001",
+    "Contact": "003",
+    "User": "005",
+    "Opportunity": "006",
+    "Lead": "00Q",
+    "Task": "00T",
+    "Event": "00U",
+    "OpportunityContactRole": "00K",
+    "Campaign": "701",
+    "CampaignMember": "00v",
+    "LeadHistory": "017",
+    "BusinessHours": "01m",
+    "Holiday": "0C0",
+}
+MERGEABLE = ("Lead", "Contact", "Account")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class SalesforceOrg:
+    """Records per sObject, keyed by 18-character Id, with Salesforce field names."""
+
+    objects: dict[str, dict[str, Record]] = field(default_factory=dict)
+    # (sobject, id, deletedDate) for getDeleted; the recycle bin keeps the row with IsDeleted.
+    deleted_log: list[tuple[str, str, datetime]] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def new_id(self, sobject: str) -> str:
+        """A 18-character id with the object's real key prefix."""
+        n = self.counters.get(sobject, 0) + 1
+        self.counters[sobject] = n
+        prefix = SALESFORCE_PREFIXES.get(sobject, "a00")
+        return f"{prefix}5g{n:010d}AAA"
+
+    def table(self, sobject: str) -> dict[str, Record]:
+        return self.objects.setdefault(sobject, {})
+
+    def insert(self, sobject: str, fields: Record, *, at: datetime) -> Record:
+        """Create a record with its system fields stamped at ``at``."""
+        rec_id = fields.get("Id") or self.new_id(sobject)
+        rec: Record = {
+            "Id": rec_id,
+            "CreatedDate": at,
+            "LastModifiedDate": at,
+            "SystemModstamp": at,
+            "IsDeleted": False,
+        }
+        if sobject in MERGEABLE:
+            rec["MasterRecordId"] = None
+        rec.update(fields)
+        rec["Id"] = rec_id
+        self.table(sobject)[rec_id] = rec
+        return rec
+
+    def update(self, sobject: str, rec_id: str, fields: Record, *, at: datetime) -> Record:
+        rec = self.table(sobject)[rec_id]
+        rec.update(fields)
+        rec["LastModifiedDate"] = at
+        rec["SystemModstamp"] = at
+        return rec
+
+    def delete(self, sobject: str, rec_id: str, *, at: datetime) -> None:
+        """Move a record to the recycle bin: hidden from query, visible to queryAll."""
+        self.update(sobject, rec_id, {"IsDeleted": True}, at=at)
+        self.deleted_log.append((sobject, rec_id, at))
+
+    def merge(self, sobject: str, master_id: str, loser_id: str, *, at: datetime) -> None:
+        """Salesforce merge: the loser is deleted and points at its master."""
+        self.update(sobject, loser_id, {"MasterRecordId": master_id}, at=at)
+        self.delete(sobject, loser_id, at=at)
+        self.update(sobject, master_id, {}, at=at)
+
+
+@dataclass
+class HubSpotPortal:
+    """CRM v3 objects per type, keyed by string id.
+
+    A record is ``{"id", "properties": {name: str | None}, "history": {name: [(value, ts)]},
+    "createdAt", "updatedAt", "archived", "archivedAt"}`` with datetimes as aware UTC values.
+    Property values are strings, as HubSpot stores them.
+    """
+
+    objects: dict[str, dict[str, Record]] = field(default_factory=dict)
+    # (from_type, to_type) -> from_id -> [(to_id, association_type_id)]
+    associations: dict[tuple[str, str], dict[str, list[tuple[str, int]]]] = field(
+        default_factory=dict
+    )
+    owners: list[Record] = field(default_factory=list)
+    # merged-away id -> surviving id (a GET on a loser answers the survivor)
+    merged_into: dict[str, str] = field(default_factory=dict)
+    next_id: int = 1000
+
+    def new_id(self) -> str:
+        self.next_id += 1
+        return str(self.next_id)
+
+    def table(self, object_type: str) -> dict[str, Record]:
+        return self.objects.setdefault(object_type, {})
+
+    def insert(self, object_type: str, properties: dict[str, Any], *, at: datetime) -> Record:
+        rec_id = str(properties.pop("hs_object_id", None) or self.new_id())
+        props = {k: _hs_str(v) for k, v in properties.items()}
+        props["hs_object_id"] = rec_id
+        props.setdefault("createdate", _hs_str(at))
+        modified = "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
+        props[modified] = _hs_str(at)
+        rec: Record = {
+            "id": rec_id,
+            "properties": props,
+            "history": {k: [(v, at)] for k, v in props.items() if v is not None},
+            "createdAt": at,
+            "updatedAt": at,
+            "archived": False,
+            "archivedAt": None,
+        }
+        self.table(object_type)[rec_id] = rec
+        return rec
+
+    def update(
+        self, object_type: str, rec_id: str, properties: dict[str, Any], *, at: datetime
+    ) -> Record:
+        rec = self.table(object_type)[rec_id]
+        for k, v in properties.items():
+            value = _hs_str(v)
+            if rec["properties"].get(k) != value:
+                rec["history"].setdefault(k, []).append((value, at))
+            rec["properties"][k] = value
+        modified = "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
+        rec["properties"][modified] = _hs_str(at)
+        rec["updatedAt"] = at
+        return rec
+
+    def archive(self, object_type: str, rec_id: str, *, at: datetime) -> None:
+        rec = self.table(object_type)[rec_id]
+        rec["archived"] = True
+        rec["archivedAt"] = at
+        rec["updatedAt"] = at
+
+    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int) -> None:
+        self.associations.setdefault((from_type, to_type), {}).setdefault(from_id, []).append(
+            (to_id, type_id)
+        )
+
+    def merge(self, object_type: str, primary_id: str, loser_id: str, *, at: datetime) -> None:
+        """HubSpot merge: the loser disappears, the survivor lists it in hs_merged_object_ids."""
+        primary = self.table(object_type)[primary_id]
+        merged = [x for x in (primary["properties"].get("hs_merged_object_ids") or "").split(";") if x]
+        merged.append(loser_id)
+        self.update(object_type, primary_id, {"hs_merged_object_ids": ";".join(merged)}, at=at)
+        self.table(object_type).pop(loser_id)
+        self.merged_into[loser_id] = primary_id
+
+
+def _hs_str(value: Any) -> str | None:
+    """HubSpot stores every property as a string; datetimes as ISO 8601 with milliseconds."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return str(value)
+
+
+@dataclass
+class World:
+    """Everything both sandboxes serve, guarded by one lock for live-mode writers."""
+
+    salesforce: SalesforceOrg = field(default_factory=SalesforceOrg)
+    hubspot: HubSpotPortal = field(default_factory=HubSpotPortal)
+    clock: Callable[[], datetime] = utcnow
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    # what the generator intended, for tests that compare a sync with the truth
+    truth: dict[str, Any] = field(default_factory=dict)
