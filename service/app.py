@@ -1,0 +1,77 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+
+from service import observability
+from service.auth.routes import router as keys_router
+from service.db import create_db_engine
+from service.errors import TruceError
+from service.migrate import current_revision, head_revision
+from service.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app; nothing is read or connected until this is called."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Truce",
+        version="0.1.0",
+        description="One lead definition, one handoff clock and one set of revenue metrics "
+        "for Sales and Marketing.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine or create_db_engine(settings.database_url)
+    app.state.metrics = observability.Metrics()
+    observability.install(app, app.state.metrics)
+    _install_error_handlers(app)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "not ready"}})
+    def readyz() -> JSONResponse:
+        """Ready when the database answers and its schema is at the latest migration."""
+        try:
+            with app.state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            current = current_revision(app.state.engine)
+        except Exception as exc:  # noqa: BLE001 - any database failure means "not ready"
+            return JSONResponse({"status": "unavailable", "detail": str(exc)[:200]}, 503)
+        head = head_revision()
+        body = {"status": "ok" if current == head else "migrations pending",
+                "schema": current, "latest": head}
+        return JSONResponse(body, 200 if current == head else 503)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    def metrics() -> Any:
+        return app.state.metrics.render()
+
+    app.include_router(keys_router)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TruceError)
+    async def _truce_error(_: Request, exc: TruceError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail()}, status_code=exc.status,
+                            headers={"WWW-Authenticate": "Bearer"} if exc.status == 401 else None)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+        return JSONResponse({"detail": "conflicts with existing data"}, status_code=409)

@@ -1,0 +1,121 @@
+"""The `truce` command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from service.settings import Settings, describe_error, get_settings
+
+app = typer.Typer(help="Truce: one lead definition, one handoff clock, one set of metrics.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+console = Console(stderr=True)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings, or a clear message and exit status 2 when one is missing or malformed."""
+    try:
+        return get_settings(**overrides)
+    except Exception as exc:  # noqa: BLE001 - pydantic's ValidationError and .env parse errors
+        console.print(f"[red]{describe_error(exc)}[/red]")
+        raise typer.Exit(2) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations to TRUCE_DATABASE_URL."""
+    from service.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings.database_url)
+    console.print("database at the latest migration")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="A unique name for the key.")],
+    team: Annotated[str, typer.Option(help="marketing, sales or ops.")],
+    role: Annotated[str, typer.Option(help="admin, editor or viewer.")] = "viewer",
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from service.auth.models import Role, Team
+    from service.auth.service import create_key
+    from service.db import create_db_engine, unit_of_work
+    from service.errors import TruceError
+
+    try:
+        team_v, role_v = Team(team), Role(role)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red] (teams: marketing, sales, ops; roles: admin, editor, "
+                      "viewer)")
+        raise typer.Exit(2) from None
+    settings = load_settings()
+    try:
+        with unit_of_work(create_db_engine(settings.database_url)) as session:
+            _, key = create_key(session, name=name, team=team_v, role=role_v, created_by="cli")
+    except TruceError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"created key {name!r} ({team_v.value}, {role_v.value}); it is shown only once:")
+    print(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    """Revoke an API key: it stops working at once."""
+    from service.auth.service import revoke_key
+    from service.db import create_db_engine, unit_of_work
+    from service.errors import TruceError
+
+    settings = load_settings()
+    try:
+        with unit_of_work(create_db_engine(settings.database_url)) as session:
+            revoke_key(session, name=name)
+    except TruceError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"revoked {name!r}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the API and the dashboard (uvicorn)."""
+    import uvicorn
+
+    load_settings()  # fail fast with a clear message before forking workers
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info")
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port for the API and dashboard.")] = 8000,
+    people: Annotated[int, typer.Option(help="People in the generated company.")] = 3000,
+    seed: Annotated[int, typer.Option(help="Seed of the generated company.")] = 7,
+) -> None:
+    """Run everything on the embedded default: SQLite under ./.truce, sandbox CRMs, API."""
+    from service.demo import run_demo
+
+    run_demo(port=port, people=people, seed=seed)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

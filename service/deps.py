@@ -1,0 +1,87 @@
+"""FastAPI dependencies: one session per request, the caller, and role/team checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from service.auth.models import Role, Team
+from service.auth.service import Principal, authenticate, record_write
+from service.errors import Forbidden, Unauthorized
+from service.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `truce keys create`.")
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's unit of work: committed when the route returns, rolled back on error."""
+    session = Session(request.app.state.engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# scope="function": commit before the answer is sent, so a failed commit is never a 200.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    admin = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
+    principal = authenticate(session, credentials.credentials, admin_key=admin)
+    if principal is None:
+        raise Unauthorized("unknown or revoked API key")
+    return principal
+
+
+def require(role: Role = Role.viewer, *, teams: tuple[Team, ...] | None = None
+            ) -> Callable[..., Principal]:
+    """A dependency that admits callers with at least ``role`` (and of ``teams`` if given).
+
+    Any non-GET request that passes is recorded in the audit trail within the same transaction.
+    """
+
+    def dependency(request: Request, session: SessionDep,
+                   principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role.rank < role.rank:
+            raise Forbidden(f"this needs the {role.value} role; the key {principal.name!r} is "
+                            f"{principal.role.value}")
+        if teams is not None and principal.team not in teams and principal.role != Role.admin:
+            allowed = ", ".join(t.value for t in teams)
+            raise Forbidden(f"this is for the {allowed} team; the key {principal.name!r} is "
+                            f"{principal.team.value}")
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            record_write(session, principal, method=request.method, path=request.url.path)
+        return principal
+
+    return dependency
+
+
+Viewer = Annotated[Principal, Depends(require(Role.viewer))]
+Editor = Annotated[Principal, Depends(require(Role.editor))]
+Admin = Annotated[Principal, Depends(require(Role.admin))]
