@@ -16,7 +16,9 @@ from service.auth.routes import router as keys_router
 from service.db import create_db_engine
 from service.errors import TruceError
 from service.migrate import current_revision, head_revision
+from service.people.routes import router as persons_router
 from service.settings import Settings, get_settings
+from service.sync.routes import router as sync_router
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -57,7 +59,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     def metrics() -> Any:
         return app.state.metrics.render()
 
-    app.include_router(keys_router)
+    for router in (keys_router, sync_router, persons_router):
+        app.include_router(router)
     return app
 
 

@@ -1,3 +1,6 @@
 """Import every table so Alembic and the tests see the whole schema."""
 
 from service.auth.models import ApiKey, AuditEvent  # noqa: F401
+from service.crm.models import Account, Activity, Campaign, FieldChange, Opportunity, Owner  # noqa: F401
+from service.people.models import Person, PersonLink, StageEvent  # noqa: F401
+from service.sync.models import CrmRow, Quarantined, SyncCursor, SyncRun  # noqa: F401

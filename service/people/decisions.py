@@ -1,0 +1,34 @@
+"""Which CRM statuses mean sales accepted or rejected a lead (the contract's default mapping)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class StatusMapping:
+    """Configurable per source; statuses not listed are undecided."""
+
+    accepted: dict[str, frozenset[str]] = field(default_factory=lambda: {
+        "salesforce": frozenset({"Working - Contacted", "Closed - Converted"}),
+        "hubspot": frozenset({"IN_PROGRESS", "ATTEMPTED_TO_CONTACT", "CONNECTED", "OPEN_DEAL"}),
+    })
+    rejected: dict[str, frozenset[str]] = field(default_factory=lambda: {
+        "salesforce": frozenset({"Closed - Not Converted"}),
+        "hubspot": frozenset({"UNQUALIFIED", "BAD_TIMING"}),
+    })
+
+    def decision(self, source: str, status: str | None) -> str | None:
+        if status is None:
+            return None
+        if status in self.accepted.get(source, frozenset()):
+            return ACCEPTED
+        if status in self.rejected.get(source, frozenset()):
+            return REJECTED
+        return None
+
+
+DEFAULT_MAPPING = StatusMapping()

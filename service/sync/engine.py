@@ -1,0 +1,121 @@
+"""Run a sync: stream by stream, page by page, each page committed with its cursor."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from connectors.base import Connector, ConnectorError, Cursor, StopEarly
+from service.db import unit_of_work, utcnow
+from service.errors import NotFound
+from service.people.service import refresh_persons
+from service.sync.locks import source_lock
+from service.sync.models import SyncCursor, SyncRun
+from service.sync.writer import apply_page
+
+log = logging.getLogger(__name__)
+PageHook = Callable[[Session, set[int]], None]
+Progress = Callable[[str, int, dict[str, int]], None]  # stream, records in page, stream counts
+COUNT_KEYS = ("fetched", "created", "updated", "deleted", "merged", "quarantined")
+
+
+def create_run(session: Session, *, source: str, full: bool, requested_by: str | None
+               ) -> SyncRun:
+    run = SyncRun(source=source, status="queued", full=full, requested_by=requested_by)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def load_cursor(session: Session, source: str, stream: str) -> Cursor | None:
+    row = session.exec(select(SyncCursor).where(SyncCursor.source == source,
+                                                SyncCursor.stream == stream)).first()
+    if row is None:
+        return None
+    return Cursor(value=row.value, tie_break=row.tie_break, state=dict(row.state))
+
+
+def save_cursor(session: Session, source: str, stream: str, cursor: Cursor) -> None:
+    row = session.exec(select(SyncCursor).where(SyncCursor.source == source,
+                                                SyncCursor.stream == stream)).first()
+    if row is None:
+        row = SyncCursor(source=source, stream=stream)
+    row.value, row.tie_break, row.state, row.updated_at = (
+        cursor.value, cursor.tie_break, dict(cursor.state), utcnow())
+    session.add(row)
+
+
+def execute_run(engine: Engine, run_id: int, connector: Connector, *,
+                page_hooks: Sequence[PageHook] = (), progress: Progress | None = None
+                ) -> SyncRun:
+    """Carry out a queued run, unless another process is already syncing its source."""
+    with unit_of_work(engine) as session:
+        run = session.get(SyncRun, run_id)
+        if run is None:
+            raise NotFound(f"no sync run {run_id}")
+        source, full = run.source, run.full
+    with source_lock(engine, source) as held:
+        if not held:
+            return _finish(engine, run_id, "skipped",
+                           f"another sync of {source} is running; this one did not start")
+        _update(engine, run_id, status="running", started_at=utcnow())
+        try:
+            _run_streams(engine, run_id, source, full, connector, page_hooks, progress)
+        except StopEarly as exc:
+            return _finish(engine, run_id, "partial", str(exc))
+        except ConnectorError as exc:
+            log.error("sync %s of %s failed: %s", run_id, source, exc)
+            return _finish(engine, run_id, "failed", str(exc))
+        except Exception as exc:
+            log.exception("sync %s of %s failed", run_id, source)
+            return _finish(engine, run_id, "failed", f"{type(exc).__name__}: {exc}")
+        return _finish(engine, run_id, "succeeded", None)
+
+
+def _run_streams(engine: Engine, run_id: int, source: str, full: bool, connector: Connector,
+                 page_hooks: Sequence[PageHook], progress: Progress | None) -> None:
+    connector.check()
+    for stream in connector.streams():
+        with unit_of_work(engine) as session:
+            cursor = None if full else load_cursor(session, source, stream)
+            run = session.get(SyncRun, run_id)
+            assert run is not None
+            run.current_stream = stream
+            run.counts = {**run.counts, stream: dict.fromkeys(COUNT_KEYS, 0)}
+        for page in connector.read(stream, cursor):
+            with unit_of_work(engine) as session:
+                result = apply_page(session, page.records)
+                refresh_persons(session, result.touched_persons)
+                for hook in page_hooks:
+                    hook(session, result.touched_persons)
+                save_cursor(session, source, stream, page.cursor)
+                run = session.get(SyncRun, run_id)
+                assert run is not None
+                counts = dict(run.counts.get(stream, {}))
+                for key, value in result.as_counts().items():
+                    counts[key] = counts.get(key, 0) + value
+                run.counts = {**run.counts, stream: counts}
+                run.api_calls = connector.api_calls
+            if progress is not None:
+                progress(stream, len(page.records), counts)
+
+
+def _update(engine: Engine, run_id: int, **values: object) -> None:
+    with unit_of_work(engine) as session:
+        run = session.get(SyncRun, run_id)
+        assert run is not None
+        for name, value in values.items():
+            setattr(run, name, value)
+
+
+def _finish(engine: Engine, run_id: int, status: str, error: str | None) -> SyncRun:
+    with unit_of_work(engine) as session:
+        run = session.get(SyncRun, run_id)
+        assert run is not None
+        run.status, run.error, run.finished_at, run.current_stream = (
+            status, error[:2000] if error else None, utcnow(), None)
+        session.flush()
+        return run

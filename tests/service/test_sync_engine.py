@@ -1,0 +1,237 @@
+"""The sync engine and identity resolution, fed by an in-process connector.
+
+The connectors themselves are tested against the sandbox CRMs through the real client
+libraries; here the records are typed by hand so every identity rule is visible in the test.
+"""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from connectors.base import ConnectorError, Cursor, Page, StopEarly
+from connectors.records import (
+    FieldChangeRecord,
+    Malformed,
+    OpportunityRecord,
+    PersonRecord,
+    record_key,
+)
+from service.db import unit_of_work
+from service.people.models import Person, StageEvent
+from service.people.repository import live_person_count
+from service.settings import Settings
+from service.sync.locks import source_lock
+from service.sync.models import Quarantined, SyncRun
+from service.sync.service import sync_source
+
+T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+
+
+class ListConnector:
+    """A connector over fixed pages: cursor.value is the index of the last page served."""
+
+    def __init__(self, source: str, streams: dict[str, list[list]], *,
+                 stop_after: int | None = None, fail_on: str | None = None) -> None:
+        self.source = source
+        self.pages = streams
+        self.api_calls = 0
+        self.stop_after = stop_after
+        self.fail_on = fail_on
+
+    def check(self) -> None:
+        pass
+
+    def streams(self) -> list[str]:
+        return list(self.pages)
+
+    def read(self, stream: str, cursor: Cursor | None) -> Iterator[Page]:
+        if stream == self.fail_on:
+            raise ConnectorError("HubSpot rejected the access token")
+        start = int(cursor.value) + 1 if cursor and cursor.value is not None else 0
+        for i, records in enumerate(self.pages[stream][start:], start=start):
+            self.api_calls += 1
+            yield Page(stream=stream, records=records, cursor=Cursor(value=str(i)))
+            if self.stop_after is not None and self.api_calls >= self.stop_after:
+                raise StopEarly("API budget below reserve; will resume")
+
+
+def sf_lead(n: int, email: str | None, **kw) -> PersonRecord:
+    return PersonRecord(source="salesforce", object="Lead", external_id=f"00Q{n}", kind="lead",
+                        modstamp=kw.pop("modstamp", T0), created_at=kw.pop("created_at", T0),
+                        email=email, last_name="Doe", **kw)
+
+
+def hs_contact(n: int, email: str | None, **kw) -> PersonRecord:
+    return PersonRecord(source="hubspot", object="contacts", external_id=str(n), kind="contact",
+                        modstamp=kw.pop("modstamp", T0), created_at=kw.pop("created_at", T0),
+                        email=email, **kw)
+
+
+def run(engine: Engine, settings: Settings, connector: ListConnector, **kw) -> SyncRun:
+    return sync_source(engine, settings, connector.source, connector=connector, hooks=[], **kw)
+
+
+def persons(engine: Engine) -> list[Person]:
+    with unit_of_work(engine) as s:
+        return list(s.exec(select(Person).where(Person.live, Person.merged_into == None)  # noqa: E711
+                           .order_by(Person.id)))
+
+
+def test_same_email_written_differently_in_both_crms_is_one_person(
+    engine: Engine, settings: Settings
+) -> None:
+    run(engine, settings, ListConnector("salesforce", {"leads": [[sf_lead(1, "Ann@Acme.com")]]}))
+    hubspot = ListConnector("hubspot", {"contacts": [[hs_contact(7, " ann@acme.com ")]]})
+    run(engine, settings, hubspot)
+    [ann] = persons(engine)
+    assert ann.email == "ann@acme.com"
+
+
+def test_cross_reference_links_different_emails_whichever_arrives_first(
+    engine: Engine, settings: Settings
+) -> None:
+    xref = record_key("salesforce", "Lead", "00Q2")
+    run(engine, settings, ListConnector("hubspot", {"contacts": [[
+        hs_contact(8, "bob.personal@example.org", xrefs=(xref,))]]}))
+    run(engine, settings, ListConnector("salesforce", {"leads": [[sf_lead(2, "bob@acme.com")]]}))
+    assert len(persons(engine)) == 1
+
+
+def test_converted_lead_and_its_contact_are_one_person(engine: Engine, settings: Settings) -> None:
+    contact = PersonRecord(source="salesforce", object="Contact", external_id="0031",
+                           kind="contact", modstamp=T0, created_at=T0, email="cy@corp.io")
+    lead = sf_lead(3, "cy.old@corp.io", converted_contact_key=contact.key,
+                   converted_at=T0 + timedelta(days=2))
+    run(engine, settings, ListConnector("salesforce", {"leads": [[lead]], "contacts": [[contact]]}))
+    [cy] = persons(engine)
+    with unit_of_work(engine) as s:
+        stages = [e.stage for e in s.exec(select(StageEvent).where(StageEvent.person_id == cy.id))]
+    assert stages == ["inquiry", "sal"]  # conversion counts as acceptance
+
+
+def test_merge_folds_two_people_and_deletion_removes_one(engine: Engine, settings: Settings
+                                                         ) -> None:
+    first = ListConnector("salesforce", {"leads": [[sf_lead(4, "d1@x.com"), sf_lead(5, "d2@x.com"),
+                                                    sf_lead(6, "gone@x.com")]]})
+    run(engine, settings, first)
+    assert len(persons(engine)) == 3
+    later = T0 + timedelta(hours=1)
+    second = ListConnector("salesforce", {"leads": [[
+        sf_lead(5, "d2@x.com", deleted=True, merged_into="00Q4", modstamp=later),
+        sf_lead(6, "gone@x.com", deleted=True, modstamp=later),
+    ]]})
+    result = run(engine, settings, second, full=True)
+    assert result.counts["leads"]["merged"] == 1
+    assert result.counts["leads"]["deleted"] == 1
+    assert [p.email for p in persons(engine)] == ["d1@x.com"]
+
+
+def test_a_second_run_over_the_same_pages_counts_nothing(engine: Engine, settings: Settings
+                                                         ) -> None:
+    pages = {"leads": [[sf_lead(i, f"p{i}@x.com") for i in range(10)]]}
+    first = run(engine, settings, ListConnector("salesforce", pages))
+    again = run(engine, settings, ListConnector("salesforce", pages), full=True)
+    assert first.counts["leads"]["created"] == 10
+    assert again.counts["leads"] == {"fetched": 10, "created": 0, "updated": 0, "deleted": 0,
+                                     "merged": 0, "quarantined": 0}
+    with unit_of_work(engine) as s:
+        assert live_person_count(s) == 10
+
+
+def test_malformed_rows_are_quarantined_and_leave_once_fixed(
+    engine: Engine, settings: Settings, client: TestClient, admin_headers: dict
+) -> None:
+    bad = Malformed(source="salesforce", object="Lead", external_id="00Q9",
+                    reason="invalid email 'not-an-email'", payload={"Email": "not-an-email"})
+    pages = {"leads": [[bad, sf_lead(1, "a@b.co")]]}
+    result = run(engine, settings, ListConnector("salesforce", pages))
+    assert result.status == "succeeded"
+    assert result.counts["leads"]["quarantined"] == 1
+    listed = client.get("/api/v1/quarantine", headers=admin_headers).json()["items"]
+    assert [(q["external_id"], q["reason"]) for q in listed] == [
+        ("00Q9", "invalid email 'not-an-email'")]
+    run(engine, settings, ListConnector("salesforce", {"leads": [[sf_lead(9, "fixed@b.co")]]}),
+        full=True)
+    with unit_of_work(engine) as s:
+        assert s.exec(select(Quarantined)).all() == []
+
+
+def test_status_history_gives_decisions_at_the_crms_timestamps(engine: Engine, settings: Settings
+                                                               ) -> None:
+    lead = sf_lead(1, "e@x.com", status="Closed - Not Converted", status_reason="No Budget")
+    accepted_at, rejected_at = T0 + timedelta(hours=3), T0 + timedelta(days=9)
+    history = [
+        FieldChangeRecord(source="salesforce", object="LeadHistory", external_id=f"017{i}",
+                          modstamp=at, record_key=lead.key, field="status", new_value=value, at=at)
+        for i, (value, at) in enumerate([("Working - Contacted", accepted_at),
+                                         ("Closed - Not Converted", rejected_at)])
+    ]
+    opp = OpportunityRecord(source="salesforce", object="Opportunity", external_id="0061",
+                            modstamp=T0, created_at=T0 + timedelta(days=4), person_keys=(lead.key,),
+                            amount=5000, is_closed=True, is_won=False,
+                            close_date=(T0 + timedelta(days=30)).date())
+    run(engine, settings, ListConnector("salesforce", {"leads": [[lead]], "opportunities": [[opp]],
+                                                       "lead_history": [history]}))
+    [person] = persons(engine)
+    with unit_of_work(engine) as s:
+        events = [(e.stage, e.at, e.reason) for e in s.exec(
+            select(StageEvent).where(StageEvent.person_id == person.id).order_by(StageEvent.at))]
+    assert events == [
+        ("inquiry", T0, None),
+        ("sal", accepted_at, None),
+        ("sql", T0 + timedelta(days=4), None),
+        ("rejected", rejected_at, "No Budget"),
+        ("lost", datetime(2026, 4, 1, tzinfo=UTC), None),
+    ]
+    assert person.stage == "lost"
+
+
+def test_budget_stop_saves_the_place_and_the_next_run_resumes(engine: Engine, settings: Settings
+                                                              ) -> None:
+    pages = {"leads": [[sf_lead(i, f"q{i}@x.com")] for i in range(5)]}
+    first = run(engine, settings, ListConnector("salesforce", pages, stop_after=2))
+    assert first.status == "partial" and "budget" in (first.error or "")
+    assert first.counts["leads"]["created"] == 2
+    second = run(engine, settings, ListConnector("salesforce", pages))
+    assert second.status == "succeeded"
+    assert second.counts["leads"]["fetched"] == 3
+    assert len(persons(engine)) == 5
+
+
+def test_a_configuration_error_fails_the_run_with_its_message(engine: Engine, settings: Settings
+                                                              ) -> None:
+    result = run(engine, settings, ListConnector("hubspot", {"contacts": [[]]}, fail_on="contacts"))
+    assert result.status == "failed"
+    assert result.error == "HubSpot rejected the access token"
+    assert result.finished_at is not None
+
+
+def test_a_source_already_syncing_elsewhere_is_skipped(engine: Engine, settings: Settings) -> None:
+    with source_lock(engine, "salesforce") as held:
+        assert held
+        pages = {"leads": [[sf_lead(1, "z@x.io")]]}
+        result = run(engine, settings, ListConnector("salesforce", pages))
+    assert result.status == "skipped"
+    assert persons(engine) == []
+
+
+def test_sync_api_rejects_an_unconfigured_source_naming_the_field(
+    client: TestClient, make_key
+) -> None:
+    r = client.post("/api/v1/syncs", json={"source": "salesforce"},
+                    headers=make_key("ops", "editor"))
+    assert r.status_code == 422
+    assert "TRUCE_SALESFORCE_" in r.text
+    r = client.post("/api/v1/syncs", json={"source": "pipedrive"},
+                    headers=make_key("ops", "editor"))
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "source"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/persons/424242", "/api/v1/syncs/424242"])
+def test_unknown_ids_are_404(client: TestClient, admin_headers: dict, path: str) -> None:
+    assert client.get(path, headers=admin_headers).status_code == 404
