@@ -99,6 +99,42 @@ def serve(
 
 
 @app.command()
+def sync(
+    source: Annotated[str, typer.Option(help="salesforce, hubspot or all.")] = "all",
+    full: Annotated[bool, typer.Option("--full", help="Ignore saved cursors.")] = False,
+) -> None:
+    """One sync run now, with a progress bar per object; exit 0 only if every source succeeded."""
+    from service.db import create_db_engine
+    from service.sync.progress import run_with_progress
+
+    settings = load_settings()
+    sources = settings.enabled_sources() if source == "all" else [source]
+    if not sources:
+        console.print("[red]no source is configured: set TRUCE_SALESFORCE_* or "
+                      "TRUCE_HUBSPOT_* (see README, Configuration)[/red]")
+        raise typer.Exit(2)
+    engine = create_db_engine(settings.database_url)
+    ok = run_with_progress(engine, settings, sources, full=full, console=console)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def worker() -> None:
+    """The scheduler alone: incremental syncs of every source, SLA scans, notifications."""
+    import logging
+
+    from service.db import create_db_engine
+    from service.jobs import build_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = load_settings()
+    scheduler = build_scheduler(create_db_engine(settings.database_url), settings)
+    console.print(f"worker: syncing {', '.join(settings.enabled_sources()) or 'no source'} "
+                  f"every {settings.sync_interval_seconds}s")
+    scheduler.start()
+
+
+@app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Port for the API and dashboard.")] = 8000,
     people: Annotated[int, typer.Option(help="People in the generated company.")] = 3000,

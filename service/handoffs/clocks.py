@@ -64,9 +64,9 @@ def clock_view(
     if not 0.0 <= warn_at <= 1.0:
         raise ValueError(f"warn_at must be between 0 and 1, got {warn_at}")
     # In UTC: Python subtracts datetimes sharing a tzinfo by wall clock, ignoring DST.
-    started_at = started_at.astimezone(UTC)
-    stopped_at = stopped_at.astimezone(UTC) if stopped_at is not None else None
-    now = now.astimezone(UTC)
+    started_at = _utc(started_at, "started_at")
+    stopped_at = _utc(stopped_at, "stopped_at") if stopped_at is not None else None
+    now = _utc(now, "now")
     due_at = add_business_minutes(cal, started_at, target_minutes)
     end = stopped_at if stopped_at is not None else now
     if stopped_at is not None:
@@ -85,6 +85,12 @@ def clock_view(
         business_minutes=business_minutes_between(cal, started_at, end),
         calendar_minutes=max(0, (end - started_at) // timedelta(minutes=1)),
     )
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime")
+    return value.astimezone(UTC)
 
 
 def _warning_threshold(target_minutes: int, warn_at: float) -> timedelta:

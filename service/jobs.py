@@ -1,0 +1,53 @@
+"""The worker's schedule (APScheduler): syncs of every configured source, then SLA scans."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy import Engine
+
+from service.settings import Settings
+from service.sync.service import sync_source
+
+log = logging.getLogger(__name__)
+
+
+def sync_all(engine: Engine, settings: Settings) -> dict[str, str]:
+    """One incremental run per enabled source; a source another worker holds is skipped."""
+    outcome = {}
+    for source in settings.enabled_sources():
+        run = sync_source(engine, settings, source, requested_by="worker")
+        outcome[source] = run.status
+        log.info("sync of %s: %s %s", source, run.status, run.error or "")
+    return outcome
+
+
+def extra_jobs() -> list[tuple[str, Callable[[Engine, Settings], object], str]]:
+    """Jobs other packages add to the schedule: (name, function, interval setting)."""
+    jobs: list[tuple[str, Callable[[Engine, Settings], object], str]] = []
+    try:
+        from service.handoffs.jobs import scan_job
+    except ImportError:
+        return jobs
+    jobs.append(("sla-scan", scan_job, "sla_scan_interval_seconds"))
+    return jobs
+
+
+def build_scheduler(engine: Engine, settings: Settings) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone="UTC")
+    scheduler.add_job(sync_all, "interval", args=[engine, settings], id="sync",
+                      seconds=settings.sync_interval_seconds, max_instances=1, coalesce=True,
+                      next_run_time=_now())
+    for name, func, interval in extra_jobs():
+        scheduler.add_job(func, "interval", args=[engine, settings], id=name,
+                          seconds=getattr(settings, interval), max_instances=1, coalesce=True,
+                          next_run_time=_now())
+    return scheduler
+
+
+def _now():  # noqa: ANN202
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
