@@ -31,6 +31,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holiday_lib
 
+__all__ = [
+    "MAX_CLOSED_DAYS",
+    "WEEKDAYS",
+    "Calendar",
+    "CalendarError",
+    "add_business_minutes",
+    "build_calendar",
+    "business_minutes_between",
+    "business_time_between",
+    "is_holiday",
+    "is_open",
+    "next_open",
+]
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_CLOSED_DAYS = 3 * 366
 """Days without open time after which a search gives up: a calendar that never opens."""
@@ -113,7 +127,7 @@ def is_open(cal: Calendar, at: datetime) -> bool:
     clock = local.time().replace(tzinfo=None)
     return any(
         start <= clock and (end == time(0) or clock < end)
-        for start, end in cal.hours[WEEKDAYS[day.weekday()]]
+        for start, end in cal.hours.get(WEEKDAYS[day.weekday()], ())
     )
 
 
@@ -204,7 +218,7 @@ def _open_pieces(cal: Calendar, origin: datetime, until: datetime | None = None)
 
 def _day_pieces(cal: Calendar, zone: ZoneInfo, day: date) -> list[Piece]:
     """The UTC stretches whose local time falls in the open intervals of local date ``day``."""
-    intervals = cal.hours[WEEKDAYS[day.weekday()]]
+    intervals = cal.hours.get(WEEKDAYS[day.weekday()], ())
     if not intervals or is_holiday(cal, day):
         return []
     midnight = datetime.combine(day, time(0))

@@ -24,6 +24,8 @@ from service.handoffs.calendar import (
     business_time_between,
 )
 
+__all__ = ["ClockState", "ClockView", "clock_view"]
+
 
 class ClockState(StrEnum):
     RUNNING = "running"
