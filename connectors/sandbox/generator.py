@@ -1,0 +1,157 @@
+"""A believable software company's Salesforce org and HubSpot portal, a year deep.
+
+The generator plans every human first (which CRM, which source, whether they qualify, what
+sales does) with exact quotas, then writes each one's records in time order, so modstamps,
+LeadHistory and HubSpot property history read like a real year. Everything derives from
+``random.Random(seed)`` and the anchor, so a seed is a reproducible test fixture.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.sandbox import generator_catalog as cat
+from connectors.sandbox.generator_cast import (
+    make_accounts,
+    make_campaigns,
+    make_hubspot_companies,
+    make_owners,
+    write_campaigns,
+)
+from connectors.sandbox.generator_funnel import plan_sales, plan_trouble
+from connectors.sandbox.generator_hubspot import hubspot_events
+from connectors.sandbox.generator_model import Ctx, Event, Human
+from connectors.sandbox.generator_people import plan_humans
+from connectors.sandbox.generator_salesforce import (
+    account_wins,
+    salesforce_events,
+    stray_opportunity,
+)
+from connectors.sandbox.world import World
+
+__all__ = ["REFERENCE_DEFINITION", "default_anchor", "generate_world"]
+
+REFERENCE_DEFINITION = cat.REFERENCE_DEFINITION
+HISTORY_DAYS = 400
+
+
+def default_anchor() -> datetime:
+    """Now, truncated to the hour, so worlds generated within one hour are identical."""
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def generate_world(*, seed: int = 7, people: int = 3000, anchor: datetime | None = None) -> World:
+    """Generate both CRMs for ``people`` humans; all timestamps fall in the 400 days to anchor."""
+    anchor = (anchor or default_anchor()).astimezone(UTC).replace(microsecond=0)
+    collecting = gc.isenabled()
+    gc.disable()  # millions of small dicts and no cycles: the collector only slows us down
+    try:
+        return _generate(seed, people, anchor)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _generate(seed: int, people: int, anchor: datetime) -> World:
+    world = World()
+    ctx = Ctx(world, random.Random(seed), anchor, anchor - timedelta(days=HISTORY_DAYS))
+    make_owners(ctx, people)
+    make_accounts(ctx, max(9, people // 4))
+    make_campaigns(ctx)
+    humans = plan_humans(ctx, people)
+    plan_sales(ctx, humans)
+    strays = plan_trouble(ctx, humans)
+    in_hubspot = {id(h.account) for h in humans if h.in_hs}
+    make_hubspot_companies(ctx, [a for a in ctx.accounts if id(a) in in_hubspot])
+    write_campaigns(ctx)
+    for reason in strays:
+        ctx.malformed.append(("salesforce", "Opportunity", stray_opportunity(ctx, reason), reason))
+    for h in sorted(humans, key=lambda x: (x.created, x.idx)):
+        for _, _, action in _story(ctx, h):
+            action()
+    account_wins(ctx)
+    _bulk_touch(ctx)
+    world.truth = _truth(ctx, humans, people)
+    return world
+
+
+def _story(ctx: Ctx, h: Human) -> list[Event]:
+    """One human's writes in time order, cut at a deletion (activity of a deleted lead goes)."""
+    events: list[Event] = []
+    if h.in_sf:
+        sf = salesforce_events(ctx, h)
+        if h.delete_at:
+            sf = [e for e in sf if e[0] <= h.delete_at]
+        events += sf
+    if h.in_hs:
+        hs = hubspot_events(ctx, h)
+        if h.archive_at:
+            hs = [e for e in hs if e[0] <= h.archive_at]
+        events += hs
+    events.sort(key=lambda e: (e[0], e[1]))
+    return events
+
+
+def _bulk_touch(ctx: Ctx) -> None:
+    """System jobs that stamp many rows in one second: the ties a `>` cursor would lose."""
+    rng, sf, hs = ctx.rng, ctx.world.salesforce, ctx.world.hubspot
+    sf_at = (ctx.anchor - timedelta(days=2)).replace(hour=3, minute=0, second=0)
+    leads = [r for r in sf.table("Lead").values()
+             if not r["IsDeleted"] and r["SystemModstamp"] < sf_at]
+    for rec in rng.sample(leads, min(len(leads), max(5, len(leads) // 100))):
+        sf.update("Lead", rec["Id"], {}, at=sf_at)
+    hs_at = (ctx.anchor - timedelta(days=1)).replace(hour=4, minute=0, second=0)
+    contacts = [r for r in hs.table("contacts").values()
+                if not r["archived"] and r["updatedAt"] < hs_at]
+    for rec in rng.sample(contacts, min(len(contacts), max(5, len(contacts) // 100))):
+        hs.update("contacts", rec["id"], {}, at=hs_at)
+
+
+def _truth(ctx: Ctx, humans: list[Human], people: int) -> dict[str, Any]:
+    """What a correct sync must find, counted from the records as written."""
+    sf, hs = ctx.world.salesforce, ctx.world.hubspot
+    bad = {(src, obj, rid) for src, obj, rid, _ in ctx.malformed}
+
+    def sf_live(obj: str, rid: str | None) -> bool:
+        rec = sf.table(obj).get(rid or "")
+        return bool(rec) and not rec["IsDeleted"] and ("salesforce", obj, rid) not in bad
+
+    def hs_live(rid: str | None) -> bool:
+        rec = hs.table("contacts").get(rid or "")
+        return bool(rec) and not rec["archived"] and ("hubspot", "contacts", rid) not in bad
+
+    persons = shared = 0
+    funnel: Counter[str] = Counter()
+    for h in humans:
+        in_sf = sf_live("Lead", h.lead_id) or sf_live("Contact", h.contact_id)
+        in_hs = hs_live(h.hs_id)
+        if not (in_sf or in_hs):
+            continue
+        persons += 1
+        shared += in_sf and in_hs
+        funnel["inquiries"] += 1
+        funnel["mqls"] += h.mql
+        funnel["sals"] += h.outcome == "accepted" and h.decided_at is not None
+        funnel["rejected"] += h.outcome == "rejected" and h.decided_at is not None
+        funnel["sqls"] += h.opp is not None
+        funnel["won"] += bool(h.opp and h.opp.closed and h.opp.won)
+        funnel["lost"] += bool(h.opp and h.opp.closed and not h.opp.won)
+    return {
+        "persons": persons,
+        "shared_persons": shared,
+        "generated_people": people,
+        "salesforce_live": {obj: sum(1 for r in rows.values() if not r["IsDeleted"])
+                            for obj, rows in sorted(sf.objects.items())},
+        "hubspot_live": {typ: sum(1 for r in rows.values() if not r["archived"])
+                         for typ, rows in sorted(hs.objects.items())},
+        "malformed": list(ctx.malformed),
+        "merged": list(ctx.merged),
+        "deleted": list(ctx.deleted),
+        "funnel": dict(funnel),
+        "reference_definition": REFERENCE_DEFINITION,
+        "anchor": ctx.anchor,
+    }
