@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from service import observability
 from service.auth.routes import router as keys_router
 from service.db import create_db_engine
+from service.definitions.routes import router as definitions_router
 from service.errors import TruceError
 from service.migrate import current_revision, head_revision
 from service.people.routes import router as persons_router
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     def metrics() -> Any:
         return app.state.metrics.render()
 
-    for router in (keys_router, sync_router, persons_router):
+    for router in (keys_router, sync_router, persons_router, definitions_router):
         app.include_router(router)
     return app
 

@@ -2,5 +2,6 @@
 
 from service.auth.models import ApiKey, AuditEvent  # noqa: F401
 from service.crm.models import Account, Activity, Campaign, FieldChange, Opportunity, Owner  # noqa: F401
+from service.definitions.models import BacktestJob, DefinitionApproval, LeadDefinition  # noqa: F401
 from service.people.models import Person, PersonLink, StageEvent  # noqa: F401
 from service.sync.models import CrmRow, Quarantined, SyncCursor, SyncRun  # noqa: F401

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr | None = None
     sync_interval_seconds: int = Field(default=300, ge=5)
     sla_scan_interval_seconds: int = Field(default=60, ge=5)
+    mql_cooldown_days: int = Field(default=30, ge=0)
 
     @field_validator("database_url")
     @classmethod

@@ -69,10 +69,10 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
         person.dirty = True
         session.add(person)
     session.flush()
-    _restage(session, ids)
+    restage(session, ids)
 
 
-def _restage(session: Session, ids: list[int]) -> None:
+def restage(session: Session, ids: list[int]) -> None:
     """A person's stage is the last event it reached, whatever produced it."""
     latest: dict[int, tuple[Any, str]] = {}
     for ev in session.exec(select(StageEvent).where(col(StageEvent.person_id).in_(ids))
