@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     sync_interval_seconds: int = Field(default=300, ge=5)
     sla_scan_interval_seconds: int = Field(default=60, ge=5)
     mql_cooldown_days: int = Field(default=30, ge=0)
+    rejection_reasons: list[str] = Field(default_factory=lambda: [
+        "No Budget", "Not Decision Maker", "Bad Timing", "Competitor", "Duplicate", "Bad Data",
+        "Unqualified", "UNQUALIFIED", "BAD_TIMING"])
+    large_deal_threshold: float = Field(default=2_000_000, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -150,8 +150,10 @@ def approve(definition_id: int, session: SessionDep, settings: SettingsDep, prin
     """Record the caller's team; with both teams in, the version activates on its date."""
     definition = service.get_definition(session, definition_id)
     service.approve(session, definition, principal)
-    if definition.state == "approved":
-        activate_and_replay(session, settings)
+    if definition.state == "approved" and activate_and_replay(session, settings) is not None:
+        from service.handoffs.service import open_missing_handoffs
+
+        open_missing_handoffs(session)
     return _public(session, definition)
 
 

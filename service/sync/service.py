@@ -23,6 +23,9 @@ def page_hooks(settings: Settings) -> list[PageHook]:
     except ImportError:  # pragma: no cover - the definition package is optional at this layer
         return hooks
     hooks.append(qualification_hook(settings))
+    from service.handoffs.jobs import handoff_hook
+
+    hooks.append(handoff_hook(settings))
     return hooks
 
 

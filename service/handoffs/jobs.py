@@ -1,0 +1,48 @@
+"""Scheduled handoff work: catch up on handoffs, scan clocks, deliver the outbox."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from service.db import unit_of_work
+from service.handoffs.scan import scan
+from service.handoffs.service import apply_crm_outcomes, open_missing_handoffs
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def handoff_hook(settings: Settings) -> Callable[[Session, set[int]], None]:
+    """After each sync page: open handoffs for new MQLs, stop clocks with CRM outcomes."""
+
+    def hook(session: Session, touched: set[int]) -> None:
+        from sqlmodel import col, select
+
+        from service.handoffs.models import Handoff
+
+        open_missing_handoffs(session)
+        if touched:
+            open_ones = session.exec(select(Handoff).where(
+                col(Handoff.person_id).in_(touched), Handoff.state == "open"))
+            apply_crm_outcomes(session, list(open_ones))
+
+    return hook
+
+
+def scan_job(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """What `truce sla scan` and the worker run: scan, then deliver what it announced."""
+    with unit_of_work(engine) as session:
+        open_missing_handoffs(session)
+        result = scan(session).as_dict()
+    try:
+        from service.handoffs.delivery import deliver_job
+    except ImportError:
+        return result
+    result["delivery"] = deliver_job(engine, settings)
+    log.info("sla scan: %s", result)
+    return result
