@@ -16,6 +16,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+sla_app = typer.Typer(help="SLA clocks.", no_args_is_help=True)
+app.add_typer(sla_app, name="sla")
 console = Console(stderr=True)
 
 
@@ -116,6 +118,18 @@ def sync(
     engine = create_db_engine(settings.database_url)
     ok = run_with_progress(engine, settings, sources, full=full, console=console)
     raise typer.Exit(0 if ok else 1)
+
+
+@sla_app.command("scan")
+def sla_scan() -> None:
+    """Evaluate every open handoff now and flag warnings and breaches (as the worker does)."""
+    from service.db import create_db_engine
+    from service.handoffs.jobs import scan_job
+
+    settings = load_settings()
+    result = scan_job(create_db_engine(settings.database_url), settings)
+    console.print(f"warnings {result['warnings']}, breaches {result['breaches']}, "
+                  f"announced {result['announced']}")
 
 
 @app.command()
