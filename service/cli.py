@@ -149,15 +149,44 @@ def worker() -> None:
 
 
 @app.command()
+def sandbox(
+    seed: Annotated[int, typer.Option(help="Seed of the generated company.")] = 7,
+    people: Annotated[int, typer.Option(help="People in the generated company.")] = 3000,
+    salesforce_port: Annotated[int, typer.Option(help="0 picks a free port.")] = 0,
+    hubspot_port: Annotated[int, typer.Option(help="0 picks a free port.")] = 0,
+    live: Annotated[bool, typer.Option(help="Keep producing new activity.")] = True,
+) -> None:
+    """Run the sandbox CRMs alone and print the settings that point Truce at them."""
+    import time
+
+    from connectors.sandbox.run import start_sandboxes
+
+    console.print(f"generating a company of {people} people (seed {seed})")
+    boxes = start_sandboxes(seed=seed, people=people, salesforce_port=salesforce_port,
+                            hubspot_port=hubspot_port)
+    if live:
+        boxes.start_live()
+    for key, value in boxes.settings_env().items():
+        print(f"{key}={value}", flush=True)
+    console.print("sandbox running; Ctrl-C stops it")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        boxes.stop()
+
+
+@app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Port for the API and dashboard.")] = 8000,
     people: Annotated[int, typer.Option(help="People in the generated company.")] = 3000,
     seed: Annotated[int, typer.Option(help="Seed of the generated company.")] = 7,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the previous demo database.")] = False,
 ) -> None:
-    """Run everything on the embedded default: SQLite under ./.truce, sandbox CRMs, API."""
+    """Everything on the embedded default: sandbox CRMs, SQLite under ./.truce, sync, serve."""
     from service.demo import run_demo
 
-    run_demo(port=port, people=people, seed=seed)
+    run_demo(port=port, people=people, seed=seed, keep=keep)
 
 
 def main() -> None:
