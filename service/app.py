@@ -16,7 +16,10 @@ from service.auth.routes import router as keys_router
 from service.db import create_db_engine
 from service.definitions.routes import router as definitions_router
 from service.errors import TruceError
+from service.handoffs.commitment_routes import router as commitments_router
+from service.handoffs.directory_routes import router as directory_router
 from service.handoffs.routes import router as handoffs_router
+from service.handoffs.webhook_routes import router as hubspot_webhooks_router
 from service.migrate import current_revision, head_revision
 from service.people.routes import router as persons_router
 from service.settings import Settings, get_settings
@@ -62,7 +65,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         return app.state.metrics.render()
 
     for router in (keys_router, sync_router, persons_router, definitions_router,
-                   handoffs_router):
+                   handoffs_router, commitments_router, directory_router,
+                   hubspot_webhooks_router):
         app.include_router(router)
     return app
 

@@ -31,7 +31,10 @@ def extra_jobs() -> list[tuple[str, Callable[[Engine, Settings], object], str]]:
         from service.handoffs.jobs import scan_job
     except ImportError:
         return jobs
+    from service.handoffs.delivery import deliver_job
+
     jobs.append(("sla-scan", scan_job, "sla_scan_interval_seconds"))
+    jobs.append(("outbox", deliver_job, "sla_scan_interval_seconds"))
     return jobs
 
 

@@ -1,6 +1,7 @@
 """Import every table so Alembic and the tests see the whole schema."""
 
 from metrics.models import Forecast, Spend  # noqa: F401
+from service.alignment.models import MetricRead, Placement, Survey, SurveyResponse  # noqa: F401
 from service.auth.models import ApiKey, AuditEvent  # noqa: F401
 from service.crm.models import Account, Activity, Campaign, FieldChange, Opportunity, Owner  # noqa: F401
 from service.definitions.models import BacktestJob, DefinitionApproval, LeadDefinition  # noqa: F401

@@ -24,8 +24,10 @@ def page_hooks(settings: Settings) -> list[PageHook]:
         return hooks
     hooks.append(qualification_hook(settings))
     from service.handoffs.jobs import handoff_hook
+    from service.handoffs.large_deals import large_deal_hook
 
     hooks.append(handoff_hook(settings))
+    hooks.append(large_deal_hook(settings))
     return hooks
 
 
