@@ -158,7 +158,8 @@ class HubSpotPortal:
         rec["archivedAt"] = at
         rec["updatedAt"] = at
 
-    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int) -> None:
+    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str,
+                  type_id: int) -> None:
         self.associations.setdefault((from_type, to_type), {}).setdefault(from_id, []).append(
             (to_id, type_id)
         )
@@ -166,7 +167,8 @@ class HubSpotPortal:
     def merge(self, object_type: str, primary_id: str, loser_id: str, *, at: datetime) -> None:
         """HubSpot merge: the loser disappears, the survivor lists it in hs_merged_object_ids."""
         primary = self.table(object_type)[primary_id]
-        merged = [x for x in (primary["properties"].get("hs_merged_object_ids") or "").split(";") if x]
+        listed = primary["properties"].get("hs_merged_object_ids") or ""
+        merged = [x for x in listed.split(";") if x]
         merged.append(loser_id)
         self.update(object_type, primary_id, {"hs_merged_object_ids": ";".join(merged)}, at=at)
         self.table(object_type).pop(loser_id)
@@ -180,7 +182,8 @@ def _hs_str(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        utc = value.astimezone(UTC)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
     return str(value)
 
 
