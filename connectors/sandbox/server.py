@@ -26,7 +26,10 @@ class RunningServer:
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=2)
+            if self._thread.is_alive() and self._server is not None:
+                self._server.force_exit = True  # idle keep-alive clients never hang up
+                self._thread.join(timeout=5)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -55,6 +58,7 @@ def serve_in_thread(
         ssl_keyfile=ssl_keyfile,
         lifespan="off",
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"sandbox-{port}", daemon=True)
