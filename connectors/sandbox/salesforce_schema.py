@@ -50,7 +50,7 @@ STANDARD: dict[str, dict[str, str]] = {
     "LeadHistory": {"LeadId": _R, "Field": _P, "OldValue": "anyType", "NewValue": "anyType"},
     "Task": {
         "WhoId": _R, "WhatId": _R, "OwnerId": _R, "Subject": _S, "ActivityDate": _D,
-        "Type": _P, "Status": _P, "Priority": _P, "TaskSubtype": _P,
+        "Type": _P, "Status": _P, "Priority": _P, "TaskSubtype": _P, "Description": "textarea",
     },
     "Event": {
         "WhoId": _R, "WhatId": _R, "OwnerId": _R, "Subject": _S, "ActivityDate": _D,
