@@ -12,7 +12,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from service import observability
+from service.alignment.routes import router as alignment_router
 from service.auth.routes import router as keys_router
+from service.dashboard import router as dashboard_router
 from service.db import create_db_engine
 from service.definitions.routes import router as definitions_router
 from service.errors import TruceError
@@ -66,7 +68,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     for router in (keys_router, sync_router, persons_router, definitions_router,
                    handoffs_router, commitments_router, directory_router,
-                   hubspot_webhooks_router):
+                   hubspot_webhooks_router, alignment_router, dashboard_router):
         app.include_router(router)
     return app
 

@@ -1,0 +1,108 @@
+"""Benchmarks behind `truce bench`: every figure is a ratio to a baseline measured in the same run.
+
+These machines are shared and noisy, so an absolute time alone means little; each row pairs
+Truce's figure with a comparison measured minutes apart on the same data, and the ratio is
+what to watch. Each benchmark module exposes ``run(size, ctx) -> list[Row]``.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Versus:
+    """The comparison figure: what it is, its value, and Truce's value divided by it."""
+
+    name: str
+    value: float | None
+    ratio: float | None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table and one entry of ``bench/results.json``."""
+
+    name: str
+    value: float | None
+    unit: str
+    vs: Versus | None = None
+    aim: str | None = None
+    met: bool | None = None
+    note: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": _round(self.value), "unit": self.unit,
+                               "vs": None if self.vs is None else {
+                                   "name": self.vs.name, "value": _round(self.vs.value),
+                                   "ratio": _round(self.vs.ratio)}}
+        if self.aim is not None:
+            out["aim"] = self.aim
+            out["met"] = self.met
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much data each benchmark generates; ``quick`` must finish in minutes on 2 cores."""
+
+    name: str
+    sync_people: int  # sandbox people for the sync benchmark (~0.55 contacts, ~0.8 leads each)
+    sync_people_small: int  # a second, smaller world: peak RSS against data size
+    handoffs: int  # open handoffs (two clocks each) for the SLA scan
+    persons: int  # persons for the definition evaluation
+    python_sample: int  # persons judged by the Python evaluator (per-person cost)
+    metric_persons: int
+    metric_opportunities: int
+    metric_requests: int  # requests per metric endpoint for its p95
+    api_seconds: float  # load-generator duration per target
+    api_connections: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+QUICK = Size(name="quick", sync_people=6_000, sync_people_small=1_500, handoffs=20_000,
+             persons=20_000, python_sample=2_000, metric_persons=20_000,
+             metric_opportunities=4_000, metric_requests=20, api_seconds=5.0,
+             api_connections=16)
+FULL = Size(name="full", sync_people=100_000, sync_people_small=25_000, handoffs=1_000_000,
+            persons=1_000_000, python_sample=20_000, metric_persons=1_000_000,
+            metric_opportunities=200_000, metric_requests=40, api_seconds=20.0,
+            api_connections=32)
+
+
+def ratio(value: float | None, baseline: float | None) -> float | None:
+    """``value / baseline``, or None when either is missing or the baseline is zero."""
+    if value is None or baseline is None or baseline == 0:
+        return None
+    return value / baseline
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    """Yield a one-element list that holds the elapsed seconds once the block ends."""
+    box = [0.0]
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box[0] = time.perf_counter() - start
+
+
+def _round(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if abs(value) >= 100:
+        return round(value, 1)
+    return round(value, 4)
