@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
+from metrics.prometheus import register_gauges
+from metrics.routes import router as metrics_router
 from service import observability
 from service.alignment.routes import router as alignment_router
 from service.auth.routes import router as keys_router
@@ -41,6 +43,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine or create_db_engine(settings.database_url)
     app.state.metrics = observability.Metrics()
     observability.install(app, app.state.metrics)
+    register_gauges(app.state.metrics.registry, app.state.engine)
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["ops"])
@@ -68,7 +71,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     for router in (keys_router, sync_router, persons_router, definitions_router,
                    handoffs_router, commitments_router, directory_router,
-                   hubspot_webhooks_router, alignment_router, dashboard_router):
+                   hubspot_webhooks_router, alignment_router, metrics_router,
+                   dashboard_router):
         app.include_router(router)
     return app
 

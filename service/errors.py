@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 
 class TruceError(Exception):
     """Base of every expected failure; ``status`` is what the API answers."""
@@ -46,3 +48,17 @@ class ConfigurationError(TruceError):
     """A setting or credential that a person must fix; retrying will not help."""
 
     status = 400
+
+
+class ErrorItem(BaseModel):
+    """One problem with the input: where (``loc``), what (``msg``) and its kind."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a message, or for invalid input the list of problems."""
+
+    detail: str | list[ErrorItem]

@@ -1,0 +1,341 @@
+"""Sync throughput: Truce's full sync beside fetch-only and dlt, incremental beside full, memory.
+
+One object per CRM (HubSpot contacts, Salesforce leads) is read from the sandbox three ways
+in the same run: (a) the connector's ``read()`` with no database writes, the ceiling for any
+sync through these APIs; (b) ``sync_source`` full, the real path with its page hooks; (c) dlt's
+generic ``rest_api`` source against the same sandbox endpoints, into the same database server.
+Each runs in its own spawned process, so its peak RSS is its own and the sandbox (which lives
+in this process, as a remote CRM would) competes for the CPU as it would in production.
+
+The sandbox's HubSpot search limit (5 calls/s, as the real API) is switched off: it would cap
+Truce at 1,000 rows/s and measure HubSpot's quota, not this code. dlt reads the list
+endpoint, which has no such limit either way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import random
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bench import Row, Size, Versus, peak_rss_mb, ratio
+
+if TYPE_CHECKING:
+    from bench.runner import Context
+    from connectors.base import Cursor, Page
+    from connectors.sandbox.world import World
+
+CHILD_TIMEOUT_SECONDS = 1800
+CHANGED_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class Target:
+    """One object of one CRM, named as Truce's connector and dlt's resource know it."""
+
+    source: str  # salesforce | hubspot
+    stream: str  # the connector's stream
+    label: str  # for row names
+
+
+TARGETS = (Target("hubspot", "contacts", "hubspot.contacts"),
+           Target("salesforce", "leads", "salesforce.leads"))
+
+
+# -- children: each task runs in a fresh interpreter -------------------------------------------
+
+
+class OneStream:
+    """A connector limited to one stream, so every contender reads the same object."""
+
+    def __init__(self, inner: Any, stream: str) -> None:
+        self.inner, self.stream, self.source = inner, stream, inner.source
+
+    @property
+    def api_calls(self) -> int:
+        return int(self.inner.api_calls)
+
+    def check(self) -> None:
+        self.inner.check()
+
+    def streams(self) -> list[str]:
+        return [self.stream]
+
+    def read(self, stream: str, cursor: Cursor | None) -> Iterator[Page]:
+        return self.inner.read(stream, cursor)
+
+
+def _settings(env: dict[str, str], url: str | None) -> Any:
+    from pydantic import SecretStr
+
+    from service.settings import HubSpotSettings, SalesforceSettings, get_settings
+
+    return get_settings(
+        database_url=url or "sqlite://", _env_file=None,
+        salesforce=SalesforceSettings(
+            instance_url=env["TRUCE_SALESFORCE_INSTANCE_URL"],
+            access_token=SecretStr(env["TRUCE_SALESFORCE_ACCESS_TOKEN"]),
+            ca_bundle=env["TRUCE_SALESFORCE_CA_BUNDLE"] or None),
+        hubspot=HubSpotSettings(base_url=env["TRUCE_HUBSPOT_BASE_URL"],
+                                access_token=SecretStr(env["TRUCE_HUBSPOT_ACCESS_TOKEN"])))
+
+
+def _connector(settings: Any, target: Target) -> OneStream:
+    if target.source == "hubspot":
+        from connectors.hubspot import HubSpotConnector
+
+        return OneStream(HubSpotConnector(settings.hubspot), target.stream)
+    from connectors.salesforce import SalesforceConnector
+
+    return OneStream(SalesforceConnector(settings.salesforce, batch_size=2000), target.stream)
+
+
+def task_fetch(target: Target, env: dict[str, str]) -> dict[str, Any]:
+    """Pages as the sync reads them, mapped to records, then dropped."""
+    connector = _connector(_settings(env, None), target)
+    start = time.perf_counter()
+    connector.check()
+    records = sum(len(page.records) for page in connector.read(target.stream, None))
+    return {"seconds": time.perf_counter() - start, "records": records,
+            "api_calls": connector.api_calls}
+
+
+def task_sync(target: Target, env: dict[str, str], url: str, full: bool) -> dict[str, Any]:
+    """One real sync run of the stream (page hooks included), as `truce sync` does."""
+    from service.db import create_db_engine
+    from service.sync.service import sync_source
+
+    settings = _settings(env, url)
+    engine = create_db_engine(url)
+    connector = _connector(settings, target)
+    start = time.perf_counter()
+    run = sync_source(engine, settings, target.source, full=full, connector=connector)
+    seconds = time.perf_counter() - start
+    engine.dispose()
+    counts = (run.counts or {}).get(target.stream, {})
+    return {"seconds": seconds, "status": run.status, "error": run.error,
+            "fetched": counts.get("fetched", 0), "api_calls": connector.api_calls}
+
+
+def task_dlt(target: Target, env: dict[str, str], url: str, workdir: str) -> dict[str, Any]:
+    """dlt's generic REST API source configured for the same endpoint and fields."""
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    os.environ["DLT_DATA_DIR"] = workdir
+    if env["TRUCE_SALESFORCE_CA_BUNDLE"]:
+        os.environ["REQUESTS_CA_BUNDLE"] = env["TRUCE_SALESFORCE_CA_BUNDLE"]
+    import dlt
+    from dlt.sources.rest_api import rest_api_source
+
+    config = _dlt_config(target, env)
+    destination, where = _dlt_destination(url, workdir)
+    pipeline = dlt.pipeline(pipeline_name=f"bench_{target.source}", destination=destination,
+                            dataset_name=f"dlt_{target.source}", pipelines_dir=workdir,
+                            progress=None)
+    start = time.perf_counter()
+    pipeline.run(rest_api_source(config))  # type: ignore[arg-type]
+    seconds = time.perf_counter() - start
+    trace = pipeline.last_trace
+    counts = trace.last_normalize_info.row_counts if trace and trace.last_normalize_info else {}
+    return {"seconds": seconds, "records": int(counts.get(target.stream, 0)),
+            "destination": where}
+
+
+def _dlt_config(target: Target, env: dict[str, str]) -> dict[str, Any]:
+    if target.source == "hubspot":
+        from connectors.hubspot.mapping import properties_for
+
+        return {
+            "client": {
+                "base_url": env["TRUCE_HUBSPOT_BASE_URL"].rstrip("/") + "/",
+                "auth": {"type": "bearer", "token": env["TRUCE_HUBSPOT_ACCESS_TOKEN"]},
+                "paginator": {"type": "cursor", "cursor_path": "paging.next.after",
+                              "cursor_param": "after"},
+            },
+            "resource_defaults": {"write_disposition": "replace"},
+            "resources": [{
+                "name": target.stream,
+                "endpoint": {"path": f"crm/v3/objects/{target.stream}", "data_selector": "results",
+                             "params": {"limit": 100,
+                                        "properties": ",".join(properties_for(target.stream))}},
+            }],
+        }
+    from connectors.salesforce.streams import BY_NAME, SYSTEM_FIELDS, build_soql, plan
+
+    spec = BY_NAME[target.stream]
+    soql = build_soql(plan(spec, (*SYSTEM_FIELDS, *spec.wanted)), None)
+    return {
+        "client": {
+            "base_url": env["TRUCE_SALESFORCE_INSTANCE_URL"].rstrip("/") + "/",
+            "auth": {"type": "bearer", "token": env["TRUCE_SALESFORCE_ACCESS_TOKEN"]},
+            "paginator": {"type": "json_link", "next_url_path": "nextRecordsUrl"},
+            "headers": {"Sforce-Query-Options": "batchSize=2000"},
+        },
+        "resource_defaults": {"write_disposition": "replace"},
+        "resources": [{
+            "name": target.stream,
+            "endpoint": {"path": "services/data/v62.0/queryAll", "params": {"q": soql},
+                         "data_selector": "records"},
+        }],
+    }
+
+
+def _dlt_destination(url: str, workdir: str) -> tuple[Any, str]:
+    """The same PostgreSQL server Truce writes to; DuckDB when the benchmark runs on SQLite."""
+    import dlt
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        return dlt.destinations.postgres(credentials=dsn), "postgresql"
+    return dlt.destinations.duckdb(os.path.join(workdir, "dlt.duckdb")), "duckdb"
+
+
+TASKS = {"fetch": task_fetch, "sync": task_sync, "dlt": task_dlt}
+
+
+def _child_main(task: str, kwargs: dict[str, Any], out: Any) -> None:
+    try:
+        start_rss = peak_rss_mb()
+        result = TASKS[task](**kwargs)
+        result["rss_mb"] = peak_rss_mb()
+        result["start_rss_mb"] = start_rss
+        out.put(("ok", result))
+    except BaseException:  # noqa: BLE001 - report any failure to the parent, then exit
+        out.put(("error", traceback.format_exc()))
+
+
+def in_child(task: str, **kwargs: Any) -> dict[str, Any]:
+    """Run a task in a spawned interpreter; answer its result with its own peak RSS."""
+    mp = multiprocessing.get_context("spawn")
+    out = mp.Queue()
+    proc = mp.Process(target=_child_main, args=(task, kwargs, out), daemon=True)
+    proc.start()
+    try:
+        status, result = out.get(timeout=CHILD_TIMEOUT_SECONDS)
+    except queue.Empty:
+        proc.terminate()
+        raise TimeoutError(f"{task} did not finish in {CHILD_TIMEOUT_SECONDS} s") from None
+    finally:
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.terminate()
+    if status != "ok":
+        raise RuntimeError(f"{task} failed in its process:\n{result}")
+    return result
+
+
+# -- the benchmark ------------------------------------------------------------------------------
+
+
+def object_rows(world: World, target: Target) -> int:
+    """Rows of the object the sandbox serves: what every contender must read."""
+    if target.source == "hubspot":
+        return sum(1 for r in world.hubspot.table(target.stream).values() if not r["archived"])
+    return len(world.salesforce.table("Lead"))  # queryAll serves the recycle bin too
+
+
+def change_some(world: World, target: Target, share: float, seed: int = 11) -> int:
+    """Edit ``share`` of the object's live rows now, as reps would between two syncs."""
+    rng = random.Random(seed)
+    at = world.clock()
+    with world.lock:
+        if target.source == "hubspot":
+            ids = [k for k, r in world.hubspot.table(target.stream).items() if not r["archived"]]
+            picked = rng.sample(ids, max(1, int(len(ids) * share)))
+            for rec_id in picked:
+                world.hubspot.update(target.stream, rec_id, {"jobtitle": f"Changed {rng.random()}"},
+                                     at=at)
+        else:
+            ids = [k for k, r in world.salesforce.table("Lead").items() if not r["IsDeleted"]]
+            picked = rng.sample(ids, max(1, int(len(ids) * share)))
+            for rec_id in picked:
+                world.salesforce.update("Lead", rec_id, {"Title": f"Changed {rng.random()}"},
+                                        at=at)
+    return len(picked)
+
+
+def run(size: Size, ctx: Context) -> list[Row]:
+    from connectors.sandbox.faults import Faults
+    from connectors.sandbox.generator import generate_world
+    from connectors.sandbox.run import start_sandboxes
+
+    rows: list[Row] = []
+    small_rss: dict[str, tuple[float, int]] = {}
+    ctx.log(f"sync: generating {size.sync_people_small:,} people (memory baseline)")
+    boxes = start_sandboxes(world=generate_world(seed=5, people=size.sync_people_small),
+                            faults=Faults(search_per_second=0))
+    try:
+        env = boxes.settings_env()
+        for target in TARGETS:
+            with ctx.database() as url:
+                done = in_child("sync", target=target, env=env, url=url, full=True)
+                _check_run(done, target)
+            small_rss[target.label] = (done["rss_mb"], object_rows(boxes.world, target))
+    finally:
+        boxes.stop()
+    ctx.log(f"sync: generating {size.sync_people:,} people")
+    boxes = start_sandboxes(world=generate_world(seed=7, people=size.sync_people),
+                            faults=Faults(search_per_second=0))
+    try:
+        env = boxes.settings_env()
+        for target in TARGETS:
+            rows.extend(_measure(target, boxes.world, env, ctx, small_rss[target.label]))
+    finally:
+        boxes.stop()
+    return rows
+
+
+def _measure(target: Target, world: World, env: dict[str, str], ctx: Context,
+             small: tuple[float, int]) -> list[Row]:
+    n = object_rows(world, target)
+    name = f"sync.{target.label}"
+    ctx.log(f"sync: {target.label}, {n:,} rows: fetch-only")
+    fetch = in_child("fetch", target=target, env=env)
+    with ctx.database() as url:
+        ctx.log(f"sync: {target.label}: Truce full sync into {ctx.database_kind}")
+        full = in_child("sync", target=target, env=env, url=url, full=True)
+        _check_run(full, target)
+        changed = change_some(world, target, CHANGED_SHARE)
+        ctx.log(f"sync: {target.label}: incremental after {changed:,} changes")
+        inc = in_child("sync", target=target, env=env, url=url, full=False)
+        _check_run(inc, target)
+        ctx.log(f"sync: {target.label}: dlt rest_api")
+        workdir = ctx.tmp / f"dlt-{target.source}"
+        workdir.mkdir(exist_ok=True)
+        dlt = in_child("dlt", target=target, env=env, url=url, workdir=str(workdir))
+    rate = n / full["seconds"]
+    fetch_rate, dlt_rate = n / fetch["seconds"], n / dlt["seconds"]
+    on = f"{n:,} rows, {ctx.database_kind}"
+    small_mb, small_n = small
+    return [
+        Row(f"{name}.full_rate", rate, "rows/s",
+            Versus("dlt rest_api", dlt_rate, ratio(rate, dlt_rate)),
+            aim="≥ 3× dlt", met=rate >= 3 * dlt_rate,
+            note=f"{on}; dlt into {dlt['destination']}, loaded {dlt['records']:,}"),
+        Row(f"{name}.full_vs_fetch", rate, "rows/s",
+            Versus("fetch-only", fetch_rate, ratio(rate, fetch_rate)),
+            aim="≥ 0.5× fetch-only", met=rate >= 0.5 * fetch_rate,
+            note=f"{on}; {full['api_calls']} API calls (fetch-only {fetch['api_calls']})"),
+        Row(f"{name}.incremental", inc["seconds"], "s",
+            Versus("full sync", full["seconds"], ratio(inc["seconds"], full["seconds"])),
+            aim="≤ 0.03× full", met=inc["seconds"] <= 0.03 * full["seconds"],
+            note=f"{changed:,} rows changed (1%), {inc['fetched']:,} fetched"),
+        Row(f"{name}.peak_rss", full["rss_mb"], "MB",
+            Versus(f"at {small_n:,} rows", small_mb, ratio(full["rss_mb"], small_mb)),
+            aim="flat (≤ 1.5×)", met=full["rss_mb"] <= 1.5 * small_mb,
+            note=f"{n / small_n:.1f}× the rows; interpreter alone "
+                 f"{full['start_rss_mb']:.0f} MB; dlt peak {dlt['rss_mb']:.0f} MB"),
+    ]
+
+
+def _check_run(result: dict[str, Any], target: Target) -> None:
+    if result.get("status") != "succeeded":
+        raise RuntimeError(f"{target.label} sync ended {result.get('status')}: "
+                           f"{result.get('error')}")
