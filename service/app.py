@@ -9,7 +9,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from metrics.prometheus import register_gauges
 from metrics.routes import router as metrics_router
@@ -19,7 +19,7 @@ from service.auth.routes import router as keys_router
 from service.dashboard import router as dashboard_router
 from service.db import create_db_engine
 from service.definitions.routes import router as definitions_router
-from service.errors import TruceError
+from service.errors import ErrorBody, TruceError
 from service.handoffs.commitment_routes import router as commitments_router
 from service.handoffs.directory_routes import router as directory_router
 from service.handoffs.routes import router as handoffs_router
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     observability.install(app, app.state.metrics)
     register_gauges(app.state.metrics.registry, app.state.engine)
     _install_error_handlers(app)
+    _document_error_responses(app)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -91,3 +92,61 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IntegrityError)
     async def _integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
         return JSONResponse({"detail": "conflicts with existing data"}, status_code=409)
+
+    # Input the validators let through but the database cannot store or compare: a NUL
+    # character in text (PostgreSQL), a number out of the column's range, a string longer
+    # than its column. The request changed nothing (its transaction rolled back).
+    @app.exception_handler(DataError)
+    async def _data_error(_: Request, exc: DataError) -> JSONResponse:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        return JSONResponse({"detail": f"a value cannot be stored: {reason}"}, status_code=422)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow_error(_: Request, exc: OverflowError) -> JSONResponse:
+        return JSONResponse({"detail": f"a number is out of range: {exc}"}, status_code=422)
+
+
+ERROR_RESPONSES = {
+    401: "no API key, or an unknown or revoked one",
+    403: "the key's role or team may not do this",
+    404: "nothing with that id",
+    409: "conflicts with the current state or existing data",
+    422: "invalid input; `detail` names the field when it can",
+}
+
+
+def _document_error_responses(app: FastAPI) -> None:
+    """Declare the errors every operation can answer, with their one body shape.
+
+    Done when the schema is first built, so routers mounted after the factory are covered.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        schema = build()
+        if not first:
+            return schema
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        error = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(error.pop("$defs", {}))
+        schemas["ErrorBody"] = error
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                codes = []
+                if operation.get("security"):
+                    codes += [401, 403]
+                if "{" in path:
+                    codes.append(404)
+                if method != "get" and operation.get("security"):
+                    codes.append(409)
+                if operation.get("parameters") or operation.get("requestBody"):
+                    codes.append(422)
+                responses = operation.setdefault("responses", {})
+                for code in codes:
+                    entry = responses.setdefault(str(code), {"description": ERROR_RESPONSES[code]})
+                    entry["content"] = content
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
