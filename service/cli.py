@@ -155,20 +155,37 @@ def sandbox(
     salesforce_port: Annotated[int, typer.Option(help="0 picks a free port.")] = 0,
     hubspot_port: Annotated[int, typer.Option(help="0 picks a free port.")] = 0,
     live: Annotated[bool, typer.Option(help="Keep producing new activity.")] = True,
+    fail_every: Annotated[int, typer.Option(help="Answer 503/502 on every Nth call.")] = 0,
+    drop_every: Annotated[int, typer.Option(help="Drop the connection on every Nth call.")] = 0,
+    latency_ms: Annotated[int, typer.Option(help="Added to every answer.")] = 0,
+    token_ttl: Annotated[float, typer.Option(help="Seconds before a token expires.")] = 0,
+    daily_limit: Annotated[int, typer.Option(help="Calls per day before 403/429.")] = 0,
+    ten_second_limit: Annotated[int, typer.Option(help="Calls per 10 s before 429.")] = 0,
 ) -> None:
-    """Run the sandbox CRMs alone and print the settings that point Truce at them."""
+    """Run the sandbox CRMs alone and print the settings that point Truce at them.
+
+    Faults set here can be changed while it runs: `PUT /faults` on the control URL printed.
+    """
     import time
 
+    from connectors.sandbox.control import create_control_app
+    from connectors.sandbox.faults import Faults
     from connectors.sandbox.run import start_sandboxes
+    from connectors.sandbox.server import serve_in_thread
 
+    faults = Faults(fail_every=fail_every, drop_every=drop_every, latency_ms=latency_ms,
+                    token_ttl_seconds=token_ttl, daily_limit=daily_limit,
+                    ten_second_limit=ten_second_limit)
     console.print(f"generating a company of {people} people (seed {seed})")
     boxes = start_sandboxes(seed=seed, people=people, salesforce_port=salesforce_port,
-                            hubspot_port=hubspot_port)
+                            hubspot_port=hubspot_port, faults=faults)
     if live:
         boxes.start_live()
+    _, _, control_port = serve_in_thread(create_control_app(faults))
     for key, value in boxes.settings_env().items():
         print(f"{key}={value}", flush=True)
-    console.print("sandbox running; Ctrl-C stops it")
+    console.print(f"sandbox running; faults at http://127.0.0.1:{control_port}/faults; "
+                  "Ctrl-C stops it")
     try:
         while True:
             time.sleep(3600)
