@@ -6,10 +6,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, IntegrityError
+from starlette.exceptions import HTTPException
 
 from metrics.prometheus import register_gauges
 from metrics.routes import router as metrics_router
@@ -88,6 +90,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
         return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+    # FastAPI answers 400 to a body it cannot decode (bytes that are not UTF-8 JSON) but 422
+    # to one that is not JSON; both are invalid input, answered like every other: a 422.
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Any:
+        if exc.status_code == 400:
+            problem = {"loc": ["body"], "msg": f"{exc.detail}: send UTF-8 JSON",
+                       "type": "json_invalid"}
+            return JSONResponse({"detail": [problem]}, status_code=422)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(IntegrityError)
     async def _integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:

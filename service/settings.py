@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.people.decisions import StatusMapping, mapping_from
 
 DEFAULT_DATABASE_URL = "sqlite:///./.truce/truce.db"
 
@@ -69,6 +73,13 @@ class Settings(BaseSettings):
         "No Budget", "Not Decision Maker", "Bad Timing", "Competitor", "Duplicate", "Bad Data",
         "Unqualified", "UNQUALIFIED", "BAD_TIMING"])
     large_deal_threshold: float = Field(default=2_000_000, gt=0)
+    status_mapping: dict[Literal["salesforce", "hubspot"],
+                         dict[Literal["accepted", "rejected"], list[str]]] | None = None
+    recycle_unanswered_after_days: int = Field(default=0, ge=0)
+
+    def decisions(self) -> StatusMapping:
+        """The CRM statuses that mean accepted or rejected, defaults plus overrides."""
+        return mapping_from(self.status_mapping)  # type: ignore[arg-type]
 
     @field_validator("database_url")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -11,7 +12,11 @@ from sqlmodel import Session
 
 from service.db import unit_of_work
 from service.handoffs.scan import scan
-from service.handoffs.service import apply_crm_outcomes, open_missing_handoffs
+from service.handoffs.service import (
+    apply_crm_outcomes,
+    open_missing_handoffs,
+    recycle_unanswered,
+)
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,9 @@ def scan_job(engine: Engine, settings: Settings) -> dict[str, Any]:
     with unit_of_work(engine) as session:
         open_missing_handoffs(session)
         result = scan(session).as_dict()
+        if settings.recycle_unanswered_after_days:
+            after = timedelta(days=settings.recycle_unanswered_after_days)
+            result["recycled"] = recycle_unanswered(session, after=after)
     try:
         from service.handoffs.delivery import deliver_job
     except ImportError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -316,3 +316,24 @@ def announce(session: Session, handoff: Handoff, clock: SlaClock, state: str) ->
                             "state": state, "started_at": clock.started_at.isoformat(),
                             "due_at": clock.due_at.isoformat(),
                             "definition_version": handoff.definition_version})
+
+
+def recycle_unanswered(session: Session, *, after: timedelta, now: datetime | None = None
+                       ) -> int:
+    """Handoffs never answered long past their accept due time go back to marketing."""
+    now = now or utcnow()
+    stale = session.exec(select(Handoff).join(SlaClock, col(SlaClock.handoff_id) == Handoff.id)
+                         .where(Handoff.state == "open", SlaClock.kind == "accept",
+                                col(SlaClock.stopped_at).is_(None),
+                                col(SlaClock.due_at) <= now - after)).all()
+    for handoff in stale:
+        handoff.state, handoff.reason = "recycled", "unanswered"
+        handoff.decided_at, handoff.decided_by = now, "truce:expired"
+        session.add(handoff)
+        session.add(StageEvent(person_id=handoff.person_id, stage="recycled", at=now,
+                               origin="api", reason="unanswered",
+                               source_ref=f"truce:handoff:{handoff.id}:expired"))
+    session.flush()
+    if stale:
+        restage(session, [h.person_id for h in stale])
+    return len(stale)

@@ -137,7 +137,7 @@ def refresh_objects(engine: Engine, settings: Settings, object_type: str, ids: l
     records = connector.refresh(object_type, ids)
     with unit_of_work(engine) as session:
         result = apply_page(session, records)
-        refresh_persons(session, result.touched_persons)
+        refresh_persons(session, result.touched_persons, settings.decisions())
         for hook in page_hooks(settings):
             hook(session, set(result.touched_persons))
     return result

@@ -32,3 +32,16 @@ class StatusMapping:
 
 
 DEFAULT_MAPPING = StatusMapping()
+
+
+def mapping_from(overrides: dict[str, dict[str, list[str]]] | None) -> StatusMapping:
+    """The default mapping with per-source overrides: ``{"hubspot": {"accepted": [...]}}``."""
+    if not overrides:
+        return DEFAULT_MAPPING
+    accepted, rejected = dict(DEFAULT_MAPPING.accepted), dict(DEFAULT_MAPPING.rejected)
+    for source, lists in overrides.items():
+        if "accepted" in lists:
+            accepted[source] = frozenset(lists["accepted"])
+        if "rejected" in lists:
+            rejected[source] = frozenset(lists["rejected"])
+    return StatusMapping(accepted=accepted, rejected=rejected)

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from connectors.base import Connector, ConnectorError, Cursor, StopEarly
 from service.db import unit_of_work, utcnow
 from service.errors import NotFound
+from service.people.decisions import DEFAULT_MAPPING, StatusMapping
 from service.people.service import refresh_persons
 from service.sync.locks import source_lock
 from service.sync.models import SyncCursor, SyncRun
@@ -49,8 +50,8 @@ def save_cursor(session: Session, source: str, stream: str, cursor: Cursor) -> N
 
 
 def execute_run(engine: Engine, run_id: int, connector: Connector, *,
-                page_hooks: Sequence[PageHook] = (), progress: Progress | None = None
-                ) -> SyncRun:
+                page_hooks: Sequence[PageHook] = (), progress: Progress | None = None,
+                mapping: StatusMapping = DEFAULT_MAPPING) -> SyncRun:
     """Carry out a queued run, unless another process is already syncing its source."""
     with unit_of_work(engine) as session:
         run = session.get(SyncRun, run_id)
@@ -63,7 +64,8 @@ def execute_run(engine: Engine, run_id: int, connector: Connector, *,
                            f"another sync of {source} is running; this one did not start")
         _update(engine, run_id, status="running", started_at=utcnow())
         try:
-            _run_streams(engine, run_id, source, full, connector, page_hooks, progress)
+            _run_streams(engine, run_id, source, full, connector, page_hooks, progress,
+                         mapping)
         except StopEarly as exc:
             return _finish(engine, run_id, "partial", str(exc))
         except ConnectorError as exc:
@@ -76,7 +78,8 @@ def execute_run(engine: Engine, run_id: int, connector: Connector, *,
 
 
 def _run_streams(engine: Engine, run_id: int, source: str, full: bool, connector: Connector,
-                 page_hooks: Sequence[PageHook], progress: Progress | None) -> None:
+                 page_hooks: Sequence[PageHook], progress: Progress | None,
+                 mapping: StatusMapping) -> None:
     connector.check()
     for stream in connector.streams():
         with unit_of_work(engine) as session:
@@ -88,7 +91,7 @@ def _run_streams(engine: Engine, run_id: int, source: str, full: bool, connector
         for page in connector.read(stream, cursor):
             with unit_of_work(engine) as session:
                 result = apply_page(session, page.records)
-                refresh_persons(session, result.touched_persons)
+                refresh_persons(session, result.touched_persons, mapping)
                 for hook in page_hooks:
                     hook(session, result.touched_persons)
                 save_cursor(session, source, stream, page.cursor)

@@ -59,7 +59,8 @@ def start_sync(body: SyncRequest, request: Request, background: BackgroundTasks,
     assert run.id is not None
     run_id = run.id
     background.add_task(lambda: execute_run(engine, run_id, build_connector(settings, body.source),
-                                            page_hooks=page_hooks(settings)))
+                                            page_hooks=page_hooks(settings),
+                                            mapping=settings.decisions()))
     return run
 
 

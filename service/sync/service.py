@@ -42,7 +42,7 @@ def sync_source(engine: Engine, settings: Settings, source: str, *, full: bool =
     assert run_id is not None
     return execute_run(engine, run_id, connector,
                        page_hooks=page_hooks(settings) if hooks is None else hooks,
-                       progress=progress)
+                       progress=progress, mapping=settings.decisions())
 
 
 def queue_run(session: Session, settings: Settings, source: str, *, full: bool,

@@ -205,3 +205,33 @@ def test_calendars_and_policies_are_validated(client: TestClient, make_key: Call
         "name": "p", "calendar_id": 999, "accept_within_minutes": 60,
         "first_touch_within_minutes": 60}, headers=ops)
     assert pol.status_code == 422 and pol.json()["detail"][0]["loc"] == ["body", "calendar_id"]
+
+
+def test_an_unanswered_handoff_returns_to_marketing(
+    client: TestClient, make_key: Callable, engine: Engine, settings: Settings, policy: int
+) -> None:
+    from service.handoffs.service import recycle_unanswered
+
+    activate(client, make_key, SCORE_60)
+    sync_source(engine, settings, "salesforce", connector=live_lead(datetime.now(UTC)))
+    with unit_of_work(engine) as s:
+        due = s.exec(select(SlaClock).where(SlaClock.kind == "accept")).one().due_at
+        assert recycle_unanswered(s, after=timedelta(days=3), now=due + timedelta(days=1)) == 0
+        assert recycle_unanswered(s, after=timedelta(days=3), now=due + timedelta(days=4)) == 1
+    [h] = handoffs(client, make_key("sales", "viewer"))
+    assert (h["state"], h["reason"]) == ("recycled", "unanswered")
+
+
+def test_the_status_mapping_is_configurable(
+    client: TestClient, make_key: Callable, engine: Engine, settings: Settings, policy: int
+) -> None:
+    custom = settings.model_copy(update={"status_mapping": {
+        "salesforce": {"accepted": ["Qualified"], "rejected": ["Disqualified"]}}})
+    activate(client, make_key, SCORE_60)
+    lead = sf_lead(1, "q@x.com", score=80, owner_id="005A")
+    world = ListConnector("salesforce", {"leads": [[lead]], "lead_history": [[
+        history(lead, 1, "Qualified", T0 + timedelta(hours=1))]]})
+    sync_source(engine, custom, "salesforce", connector=world)
+    [h] = handoffs(client, make_key("sales", "viewer"))
+    assert h["state"] == "accepted"
+    assert h["clocks"]["accept"]["business_minutes"] == 60
