@@ -105,17 +105,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
         return JSONResponse({"detail": "conflicts with existing data"}, status_code=409)
 
-    # Input the validators let through but the database cannot store or compare: a NUL
-    # character in text (PostgreSQL), a number out of the column's range, a string longer
-    # than its column. The request changed nothing (its transaction rolled back).
+    # Input the validators let through but the database cannot take, to store or to compare
+    # with: a NUL character in text (PostgreSQL), an integer beyond the column's range, a
+    # string longer than its column. Invalid input, so a 422; the transaction rolled back.
     @app.exception_handler(DataError)
     async def _data_error(_: Request, exc: DataError) -> JSONResponse:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
-        return JSONResponse({"detail": f"a value cannot be stored: {reason}"}, status_code=422)
+        return JSONResponse({"detail": f"a value the database cannot take: {reason}"},
+                            status_code=422)
 
-    @app.exception_handler(OverflowError)
+    @app.exception_handler(OverflowError)  # SQLite's form of "integer out of range"
     async def _overflow_error(_: Request, exc: OverflowError) -> JSONResponse:
-        return JSONResponse({"detail": f"a number is out of range: {exc}"}, status_code=422)
+        return JSONResponse({"detail": f"a value the database cannot take: {exc}"},
+                            status_code=422)
 
 
 ERROR_RESPONSES = {

@@ -136,6 +136,7 @@ def sla_scan() -> None:
 def worker() -> None:
     """The scheduler alone: incremental syncs of every source, SLA scans, notifications."""
     import logging
+    import signal
 
     from service.db import create_db_engine
     from service.jobs import build_scheduler
@@ -143,9 +144,19 @@ def worker() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = load_settings()
     scheduler = build_scheduler(create_db_engine(settings.database_url), settings)
+
+    def stop(signum: int, _frame: object) -> None:
+        # SIGTERM (a deploy, `docker stop`) ends the worker cleanly: no new jobs start, and
+        # the running ones finish (a sync its run, a delivery its POST and commit) before
+        # the process exits, so nothing is left "running" or delivered twice.
+        if scheduler.running:
+            console.print(f"worker: {signal.Signals(signum).name}, finishing the running jobs")
+            scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
     console.print(f"worker: syncing {', '.join(settings.enabled_sources()) or 'no source'} "
                   f"every {settings.sync_interval_seconds}s")
-    scheduler.start()
+    scheduler.start()  # returns after stop(); exiting waits for the running jobs
 
 
 @app.command()
@@ -204,6 +215,15 @@ def demo(
     from service.demo import run_demo
 
     run_demo(port=port, people=people, seed=seed, keep=keep)
+
+
+@app.command()
+def bench(quick: bool = typer.Option(False, "--quick", help="Small sizes: minutes on 2 cores.")
+          ) -> None:
+    """Run the benchmarks in bench/, print a table and write bench/results.json."""
+    from service.bench_cli import run_bench
+
+    run_bench(quick)
 
 
 def main() -> None:

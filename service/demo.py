@@ -50,6 +50,7 @@ def run_demo(*, port: int, people: int, seed: int, keep: bool = False) -> None:
         database_url=DEFAULT_DATABASE_URL, admin_api_key=admin_key,
         sync_interval_seconds=DEMO_INTERVAL_SECONDS,
         sla_scan_interval_seconds=DEMO_INTERVAL_SECONDS,
+        recycle_unanswered_after_days=30,
         salesforce=SalesforceSettings(
             instance_url=env["TRUCE_SALESFORCE_INSTANCE_URL"],
             access_token=SecretStr(env["TRUCE_SALESFORCE_ACCESS_TOKEN"]),
@@ -62,6 +63,7 @@ def run_demo(*, port: int, people: int, seed: int, keep: bool = False) -> None:
     upgrade(settings.database_url)
     engine = create_db_engine(settings.database_url)
     seed_agreement(engine, settings, REFERENCE_DEFINITION)
+    seed_inputs(engine, seed=seed)
     console.print("first full sync of both sandbox CRMs")
     run_with_progress(engine, settings, settings.enabled_sources(), full=True, console=console)
     from service.handoffs.jobs import scan_job
@@ -115,3 +117,52 @@ def seed_agreement(engine: Engine, settings: Settings, rules: dict) -> None:
         approve(session, draft, marketing)
         approve(session, draft, sales)
         activate_and_replay(session, settings)
+
+
+def seed_inputs(engine: Engine, *, seed: int) -> None:
+    """What the CRMs do not hold: a diagnostic survey, sales spend, forecasts, a commitment
+    and the who-to-call directory, so every panel of the dashboard has something to show."""
+    import random
+    from datetime import UTC, date, datetime, timedelta
+
+    from sqlmodel import select
+
+    from metrics.models import Forecast, Spend
+    from service.alignment.models import Survey, SurveyResponse
+    from service.alignment.scoring import score
+    from service.handoffs.models import Commitment, DirectoryEntry
+
+    rng = random.Random(seed)
+    with unit_of_work(engine) as session:
+        if session.exec(select(Survey)).first() is not None:
+            return
+        survey = Survey(name="Kickoff diagnostic", created_by="demo-ops")
+        session.add(survey)
+        session.flush()
+        for team, centre in (("sales", 2.4), ("marketing", 3.1)):
+            for n in range(5):
+                answers = [min(5, max(1, round(rng.gauss(centre, 0.8)))) for _ in range(20)]
+                session.add(SurveyResponse(survey_id=survey.id, team=team, answers=answers,
+                                           score=score(answers), respondent=f"demo-{team}-{n}"))
+        today = datetime.now(UTC).date()
+        for back in range(12, -1, -1):
+            first = (today.replace(day=1) - timedelta(days=31 * back)).replace(day=1)
+            last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+            session.add(Spend(team="sales", period_start=first, period_end=last,
+                              amount=round(rng.uniform(70_000, 90_000), 2),
+                              category="salaries and tools", created_by="demo-ops"))
+            session.add(Forecast(period_start=first, period_end=last,
+                                 amount=round(rng.uniform(60_000, 140_000), 2),
+                                 created_by="demo-sales"))
+        quarter = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+        session.add(Commitment(period_start=quarter,
+                               period_end=(quarter + timedelta(days=92)).replace(day=1)
+                               - timedelta(days=1),
+                               mqls_promised=150, min_acceptance_rate=0.5,
+                               created_by="demo-marketing"))
+        for segment in ("SMB", "Mid-Market", "Enterprise", "*"):
+            session.add(DirectoryEntry(segment=segment, topic="large-deal",
+                                       marketing_name="Dana Brand",
+                                       marketing_email="dana.brand@truce.example",
+                                       sales_name="Sam Closer",
+                                       sales_email="sam.closer@truce.example"))

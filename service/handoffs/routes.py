@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from service.auth.models import Role, Team
 from service.auth.service import Principal
+from service.crm.models import Owner
 from service.db import utcnow
 from service.definitions.service import check_rules
 from service.deps import Editor, SessionDep, SettingsDep, Viewer, require
@@ -71,6 +72,8 @@ class HandoffOut(BaseModel):
     person_id: int
     policy_id: int | None
     owner: str | None
+    owner_name: str | None = Field(default=None, description="The owner's name or email, "
+                                   "from the CRM's users/owners.")
     opened_at: datetime
     state: Literal["open", "accepted", "rejected", "recycled"]
     reason: str | None
@@ -143,13 +146,24 @@ def list_policies(session: SessionDep, _: Viewer, limit: Limit = 50,
     return {"items": items, "next_cursor": nxt}
 
 
-def handoff_out(session: Session, handoff: Handoff, *, now: datetime | None = None
-                ) -> dict[str, Any]:
+def owner_names(session: Session, keys: set[str | None]) -> dict[str, str]:
+    wanted = [k for k in keys if k]
+    if not wanted:
+        return {}
+    return {o.key: o.name or o.email or o.key
+            for o in session.exec(select(Owner).where(col(Owner.key).in_(wanted)))}
+
+
+def handoff_out(session: Session, handoff: Handoff, *, now: datetime | None = None,
+                names: dict[str, str] | None = None) -> dict[str, Any]:
     now = now or utcnow()
+    if names is None:
+        names = owner_names(session, {handoff.owner_key})
     policy = session.get(SlaPolicy, handoff.policy_id) if handoff.policy_id else None
     warn_at = policy.warn_at if policy else 0.75
     clocks = service.clocks_of(session, [handoff.id]).get(handoff.id, {})  # type: ignore[list-item]
     return {**handoff.model_dump(), "owner": handoff.owner_key,
+            "owner_name": names.get(handoff.owner_key or ""),
             "clocks": {k: service.view_clock(session, handoff, c, now=now, policy_warn_at=warn_at)
                        for k, c in clocks.items()}}
 
@@ -174,7 +188,9 @@ def list_handoffs(session: SessionDep, _: Viewer, state: str | None = None,
     items, nxt = paginate(session, stmt, Handoff.id, limit=limit, cursor=cursor,
                           descending=True)
     now = utcnow()
-    return {"items": [handoff_out(session, h, now=now) for h in items], "next_cursor": nxt}
+    names = owner_names(session, {h.owner_key for h in items})
+    return {"items": [handoff_out(session, h, now=now, names=names) for h in items],
+            "next_cursor": nxt}
 
 
 @router.get("/handoffs/{handoff_id}", response_model=HandoffOut)

@@ -27,7 +27,11 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
     if not ids:
         return
     now = utcnow()
-    persons = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids)))}
+    # Lock the persons first, in id order (PostgreSQL; SQLite has one writer at a time): a
+    # Salesforce and a HubSpot sync refreshing one shared person at once would otherwise
+    # both replace its CRM events, and the second's inserts would collide with the first's.
+    persons = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids))
+                                             .order_by(col(Person.id)).with_for_update())}
     rows_by_person: dict[int, list[CrmRow]] = defaultdict(list)
     for row in session.exec(select(CrmRow).where(col(CrmRow.person_id).in_(ids),
                                                  CrmRow.kind == "person")):

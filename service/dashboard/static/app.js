@@ -290,7 +290,7 @@ function openHandoffs(page) {
         el("small", { text: formatTime(clock.due_at) })),
       el("td", {}, el("span", { class: `pill ${clock.state}`, testid: "sla-state", text: clock.state })),
       el("td", { text: clock.kind.replace("_", " ") }),
-      el("td", { testid: "sla-owner", text: handoff.owner || "unassigned" }),
+      el("td", { testid: "sla-owner", text: handoff.owner_name || handoff.owner || "unassigned" }),
       el("td", { title: `person ${handoff.person_id}`, text: `#${handoff.id}` })));
   }
   const more = rows.length > 50 || page.next_cursor
@@ -306,7 +306,7 @@ function openHandoffs(page) {
 function breachesByOwner(page) {
   const tally = new Map();
   for (const handoff of page.items || []) {
-    const owner = handoff.owner || "unassigned";
+    const owner = handoff.owner_name || handoff.owner || "unassigned";
     tally.set(owner, (tally.get(owner) || 0) + 1);
   }
   const heading = el("h3", { text: "Breaches by owner" });

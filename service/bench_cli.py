@@ -1,0 +1,20 @@
+"""`truce bench [--quick]`: the command body, kept apart so the CLI imports nothing heavy."""
+
+from __future__ import annotations
+
+import typer
+
+
+def run_bench(quick: bool) -> None:
+    """Run every benchmark in ``bench/``; exit 1 if one could not be measured."""
+    try:
+        from bench.runner import run_all
+    except ImportError as exc:  # the benchmark extra (dlt, duckdb) is not installed
+        typer.echo(f"truce bench needs the benchmark extra: pip install -e '.[bench]' ({exc})",
+                   err=True)
+        raise typer.Exit(2) from None
+    rows = run_all(quick=quick)
+    failed = [r.name for r in rows if r.value is None]
+    if failed:
+        typer.echo(f"not measured: {', '.join(failed)}", err=True)
+        raise typer.Exit(1)
