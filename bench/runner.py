@@ -100,12 +100,17 @@ def postgres_reachable(url: str) -> bool:
 
 def run_all(*, quick: bool, only: Sequence[str] | None = None, size: Size | None = None,
             results_path: Path | None = RESULTS, console: Console | None = None,
-            postgres_url: str | None = None) -> list[Row]:
-    """Run the benchmarks, print the table and write the JSON; answer the rows."""
-    console = console or Console()
+            postgres_url: str | None = None, use_postgres: bool = True) -> list[Row]:
+    """Run the benchmarks, print the table and write the JSON; answer the rows.
+
+    ``TRUCE_BENCH_DATABASE_URL`` (or ``postgres_url``) names the PostgreSQL server; any
+    database on it works, benchmarks create and drop their own next to it.
+    """
+    console = console or Console(width=max(160, Console().width))
     size = size or (QUICK if quick else FULL)
     base = postgres_url or os.environ.get("TRUCE_BENCH_DATABASE_URL", DEFAULT_POSTGRES)
-    admin = base if base.startswith("postgresql") and postgres_reachable(base) else None
+    admin = (base if use_postgres and base.startswith("postgresql") and postgres_reachable(base)
+             else None)
     tmp = Path(tempfile.mkdtemp(prefix="truce-bench-"))
     ctx = Context(console=console, tmp=tmp, postgres_admin_url=admin)
     console.log(f"truce bench ({size.name}) on {ctx.database_kind}, "

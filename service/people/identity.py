@@ -27,6 +27,49 @@ class IdentityResolver:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.touched: set[int] = set()
+        # what the page's records will look up, fetched once (see ``prefetch``)
+        self._links: dict[str, list[PersonLink]] | None = None
+        self._emails: dict[str, set[int]] | None = None
+        self._page: list[PersonRecord] = []
+
+    def prefetch(self, records: Iterable[PersonRecord]) -> None:
+        """Load the open links and the persons by email a page needs, in two queries."""
+        self._page = list(records)
+        keys: set[str] = set()
+        emails: set[str] = set()
+        for rec in self._page:
+            keys.add(rec.key)
+            keys.update(rec.xrefs)
+            if rec.converted_contact_key:
+                keys.add(rec.converted_contact_key)
+            if rec.normalised_email:
+                emails.add(rec.normalised_email)
+        self._links = {k: [] for k in keys}
+        for link in self.session.exec(select(PersonLink).where(
+                col(PersonLink.record_key).in_(keys), col(PersonLink.valid_to).is_(None))):
+            self._links[link.record_key].append(link)
+        self._emails = {e: set() for e in emails}
+        for pid, email in self.session.exec(select(Person.id, Person.email).where(
+                col(Person.email).in_(emails), col(Person.merged_into).is_(None))):
+            self._emails[email].add(pid)  # type: ignore[index, arg-type]
+
+    def _open_links(self, keys: list[str]) -> list[PersonLink]:
+        if self._links is not None and all(k in self._links for k in keys):
+            return [link for k in keys for link in self._links[k]]
+        return list(self.session.exec(
+            select(PersonLink).where(col(PersonLink.record_key).in_(keys),
+                                     col(PersonLink.valid_to).is_(None))))
+
+    def _persons_with_email(self, email: str) -> set[int]:
+        if self._emails is not None and email in self._emails:
+            return set(self._emails[email])
+        found = self.session.exec(select(Person.id).where(Person.email == email,
+                                                          col(Person.merged_into).is_(None)))
+        return {pid for pid in found if pid is not None}
+
+    def _remember_link(self, link: PersonLink) -> None:
+        if self._links is not None and link.record_key in self._links:
+            self._links[link.record_key].append(link)
 
     def resolve(self, rec: PersonRecord, row: CrmRow) -> int:
         """Attach ``row`` (a live person row) to its person and answer that person's id."""
@@ -36,17 +79,11 @@ class IdentityResolver:
             claims.append(rec.converted_contact_key)
         keys = [rec.key, *claims]
         candidates: set[int] = set()
-        links = self.session.exec(
-            select(PersonLink).where(col(PersonLink.record_key).in_(keys),
-                                     col(PersonLink.valid_to).is_(None))
-        ).all()
+        links = self._open_links(keys)
         candidates.update(link.person_id for link in links)
         email = rec.normalised_email
         if email:
-            found = self.session.exec(
-                select(Person.id).where(Person.email == email, col(Person.merged_into).is_(None))
-            ).all()
-            candidates.update(pid for pid in found if pid is not None)
+            candidates.update(self._persons_with_email(email))
         if candidates:
             person_id = self.merge_persons(candidates, at=now)
         else:
@@ -55,6 +92,8 @@ class IdentityResolver:
             self.session.flush()
             assert person.id is not None
             person_id = person.id
+            if email and self._emails is not None:
+                self._emails.setdefault(email, set()).add(person_id)
         linked = {link.record_key for link in links if link.person_id == person_id}
         for key in keys:
             if key not in linked:
@@ -62,14 +101,18 @@ class IdentityResolver:
                     "record" if key == rec.key else "claim")
                 if key == rec.key and email and candidates:
                     reason = "email"
-                self.session.add(PersonLink(person_id=person_id, record_key=key, reason=reason,
-                                            valid_from=now))
+                link = PersonLink(person_id=person_id, record_key=key, reason=reason,
+                                  valid_from=now)
+                self.session.add(link)
+                self._remember_link(link)
         row.person_id = person_id
         self.touched.add(person_id)
         return person_id
 
     def detach(self, row: CrmRow, *, at: datetime) -> None:
         """A deleted row stops counting for its person; the link history keeps it."""
+        if self._links is not None and row.key in self._links:
+            self._links[row.key] = []
         self.session.exec(
             update(PersonLink)
             .where(col(PersonLink.record_key) == row.key, col(PersonLink.valid_to).is_(None))
@@ -90,8 +133,10 @@ class IdentityResolver:
         persons.update(winner_links)
         if not winner_links and loser.person_id is not None:
             # the winner has not arrived yet: claim it for the loser's person
-            self.session.add(PersonLink(person_id=loser.person_id, record_key=winner_key,
-                                        reason="merge", valid_from=at))
+            claim = PersonLink(person_id=loser.person_id, record_key=winner_key,
+                               reason="merge", valid_from=at)
+            self.session.add(claim)
+            self._remember_link(claim)
         if persons:
             survivor = self.merge_persons(persons, at=at)
             loser.person_id = survivor
@@ -101,10 +146,18 @@ class IdentityResolver:
         """Fold several persons into the lowest id (following earlier merges first)."""
         roots = {self._root(pid) for pid in ids}
         survivor = min(roots)
+        if len(roots) > 1:
+            self._forget()
         for loser in sorted(roots - {survivor}):
             self._move(loser, survivor, at=at)
         self.touched.add(survivor)
         return survivor
+
+    def _forget(self) -> None:
+        """Links moved or closed: load the page's lookups afresh."""
+        self.session.flush()
+        if self._links is not None:
+            self.prefetch(self._page)
 
     def _root(self, person_id: int) -> int:
         seen = set()

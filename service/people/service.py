@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, delete, select
 
 from connectors.records import normalise_email
@@ -27,11 +28,7 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
     if not ids:
         return
     now = utcnow()
-    # Lock the persons first, in id order (PostgreSQL; SQLite has one writer at a time): a
-    # Salesforce and a HubSpot sync refreshing one shared person at once would otherwise
-    # both replace its CRM events, and the second's inserts would collide with the first's.
-    persons = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids))
-                                             .order_by(col(Person.id)).with_for_update())}
+    persons = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids)))}
     rows_by_person: dict[int, list[CrmRow]] = defaultdict(list)
     for row in session.exec(select(CrmRow).where(col(CrmRow.person_id).in_(ids),
                                                  CrmRow.kind == "person")):
@@ -50,6 +47,7 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
             opps[opp.person_record_key].append(opp)
     session.exec(delete(StageEvent).where(col(StageEvent.person_id).in_(ids),
                                           StageEvent.origin == "crm"))
+    events: list[dict[str, Any]] = []
     for pid in ids:
         person = persons.get(pid)
         if person is None or person.merged_into is not None:
@@ -65,13 +63,14 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
         opp_facts = [OppFacts(o.key, o.created_at, o.is_closed, o.is_won, o.close_date)
                      for r in live_rows for o in opps.get(r.key, [])]
         derived = derive_events(facts, status_changes, opp_facts, mapping)
-        for ev in derived:
-            session.add(StageEvent(person_id=pid, stage=ev.stage, at=ev.at,
-                                   source_ref=ev.source_ref[:200], reason=ev.reason,
-                                   origin="crm"))
+        events.extend({"person_id": pid, "stage": ev.stage, "at": ev.at,
+                       "source_ref": ev.source_ref[:200], "reason": ev.reason,
+                       "origin": "crm", "definition_version": None} for ev in derived)
         person.updated_at = now
         person.dirty = True
         session.add(person)
+    if events:
+        session.execute(insert(StageEvent), events)
     session.flush()
     restage(session, ids)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 from sqlalchemy import Engine, text
+from sqlmodel import Session
 
 
 def lock_id(source: str) -> int:
@@ -45,3 +46,15 @@ def source_lock(engine: Engine, source: str) -> Iterator[bool]:
         yield True
     finally:
         lock.release()
+
+
+def lock_persons(session: Session) -> None:
+    """Hold the persons until this transaction ends: one page applied at a time everywhere.
+
+    A Salesforce and a HubSpot sync (or a sync and a webhook) applying pages at once would
+    each look for the same human, find no person and create one, or both rebuild one
+    person's events; on PostgreSQL a page waits here, at the start of its transaction, for
+    the others to commit, then sees what they wrote. (SQLite has one writer at a time.)
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id("persons")})

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from connectors.records import (
@@ -30,6 +31,7 @@ from connectors.records import (
 from service.crm.models import Account, Activity, Campaign, FieldChange, Opportunity, Owner
 from service.db import utcnow
 from service.people.identity import IdentityResolver, owner_key
+from service.sync.locks import lock_persons
 from service.sync.models import CrmRow, Quarantined
 
 KINDS: dict[type, str] = {
@@ -67,6 +69,7 @@ def payload_of(rec: AnyRecord) -> tuple[dict[str, Any], str]:
 
 def apply_page(session: Session, records: Sequence[AnyRecord | Malformed]) -> PageResult:
     """Upsert a page's records, resolve identities and quarantine what failed validation."""
+    lock_persons(session)
     result = PageResult(fetched=len(records))
     now = utcnow()
     keys = [r.key for r in records]
@@ -75,7 +78,9 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed]) -> Pa
     quarantined = {q.key: q for q in session.exec(
         select(Quarantined).where(col(Quarantined.key).in_(keys)))}
     identity = IdentityResolver(session)
+    identity.prefetch([r for r in records if isinstance(r, PersonRecord) and not r.deleted])
     entities = _prefetch(session, records)
+    fresh: dict[str, AnyRecord] = {}  # rows never stored and not persons: one bulk insert
     for rec in records:
         if isinstance(rec, Malformed):
             _quarantine(session, rec, quarantined.get(rec.key), now)
@@ -83,6 +88,9 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed]) -> Pa
             continue
         if rec.key in quarantined:  # fixed at the source: it leaves quarantine
             session.delete(quarantined.pop(rec.key))
+        if not isinstance(rec, PersonRecord) and rec.key not in existing:
+            fresh[rec.key] = rec  # a later copy in the same page wins
+            continue
         row = existing.get(rec.key)
         outcome = _upsert_row(session, rec, row, now)
         if outcome == "unchanged":
@@ -99,9 +107,43 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed]) -> Pa
                 identity.detach(row, at=now)
             else:
                 identity.resolve(rec, row)
+    _insert_fresh(session, list(fresh.values()), result, now)
     session.flush()
     result.touched_persons = identity.touched | _referenced_persons(session, records)
     return result
+
+
+def _insert_fresh(session: Session, records: list[AnyRecord], result: PageResult,
+                  now: datetime) -> None:
+    """New accounts, deals, activities, history...: executemany inserts, no ORM objects.
+
+    Most of a full sync is such rows, and building an ORM object per row costs more than
+    writing it.
+    """
+    if not records:
+        return
+    rows, by_model = [], {}
+    for rec in records:
+        payload, digest = payload_of(rec)
+        merged = record_key(rec.source, rec.object, rec.merged_into) if rec.merged_into else None
+        rows.append({"key": rec.key, "source": rec.source, "object": rec.object,
+                     "external_id": rec.external_id, "kind": KINDS[type(rec)],
+                     "payload": payload, "payload_hash": digest, "modstamp": rec.modstamp,
+                     "created_at": rec.created_at, "deleted": rec.deleted,
+                     "merged_into": merged, "person_id": None, "first_seen": now,
+                     "last_changed": now})
+        change = "merged" if rec.merged_into else "deleted" if rec.deleted else "created"
+        setattr(result, change, getattr(result, change) + 1)
+        if rec.deleted:
+            continue
+        model, values = _entity_values(rec)
+        values = {"key": rec.key, **values}
+        if hasattr(model, "live"):
+            values["live"] = True
+        by_model.setdefault(model, []).append(values)
+    session.execute(insert(CrmRow), rows)
+    for model, values in by_model.items():
+        session.execute(insert(model), values)
 
 
 def _referenced_persons(session: Session, records: Sequence[AnyRecord | Malformed]) -> set[int]:
@@ -173,8 +215,9 @@ def _apply_entity(session: Session, rec: AnyRecord, cache: dict[str, Any]) -> No
     if isinstance(rec, PersonRecord):
         return
     model, values = _entity_values(rec)
-    entity = cache.get(rec.key)
-    if entity is None:
+    if rec.key in cache:  # prefetched: the row, or None when it is not stored yet
+        entity = cache[rec.key]
+    else:
         entity = session.exec(select(model).where(model.key == rec.key)).first()
     if rec.deleted:
         if entity is not None and hasattr(entity, "live"):
@@ -233,7 +276,7 @@ def _prefetch(session: Session, records: Sequence[AnyRecord | Malformed]) -> dic
             continue
         model, _ = _entity_values(rec)
         by_model.setdefault(model, []).append(rec.key)
-    cache: dict[str, Any] = {}
+    cache: dict[str, Any] = {key: None for keys in by_model.values() for key in keys}
     for model, keys in by_model.items():
         for entity in session.exec(select(model).where(col(model.key).in_(keys))):
             cache[entity.key] = entity
