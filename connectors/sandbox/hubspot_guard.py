@@ -21,8 +21,10 @@ from connectors.sandbox.hubspot_wire import error_body, json_response
 Scope = dict[str, Any]
 ASGIApp = Callable[..., Any]
 TOKEN_PATH = "/oauth/v1/token"
-NOMINAL_DAILY = 250_000
-NOMINAL_TEN_SECOND = 100
+# With no budget configured nothing is enforced, so the headers advertise a budget no client
+# will reach (a client honouring them must not slow down for a limit that is not there).
+NOMINAL_DAILY = 10_000_000
+NOMINAL_TEN_SECOND = 10_000
 INTERVAL_MS = 10_000
 _DROPPED = "ASGI callable returned without completing response."
 
