@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from connectors.records import PersonRecord, record_key
@@ -87,11 +87,12 @@ class IdentityResolver:
         if candidates:
             person_id = self.merge_persons(candidates, at=now)
         else:
-            person = Person(email=email, created_at=rec.created_at)
-            self.session.add(person)
-            self.session.flush()
-            assert person.id is not None
-            person_id = person.id
+            # a Core insert: the id comes back without flushing the whole page's changes
+            with self.session.no_autoflush:
+                person_id = self.session.execute(
+                    insert(Person).values(email=email, created_at=rec.created_at,
+                                          stage="inquiry", live=True, dirty=True,
+                                          updated_at=now).returning(Person.id)).scalar_one()
             if email and self._emails is not None:
                 self._emails.setdefault(email, set()).add(person_id)
         linked = {link.record_key for link in links if link.person_id == person_id}
