@@ -75,7 +75,9 @@ def run(size: Size, ctx: Context) -> list[Row]:
     from sqlmodel import select as select_model
 
     from service.db import create_db_engine, unit_of_work
+    from service.definitions.backtest import run_backtest
     from service.definitions.facts import load_facts
+    from service.definitions.models import LeadDefinition
     from service.definitions.rules import evaluate
     from service.people.models import Person
 
@@ -108,6 +110,11 @@ def run(size: Size, ctx: Context) -> list[Row]:
                 facts = load_facts(session, batch)
                 passed.update(pid for pid, fact in facts.items()
                               if evaluate(RULES, fact, at=now).passed)
+        with unit_of_work(engine) as session, stopwatch() as backtest_time:
+            candidate = LeadDefinition(version=2, name="candidate", rules=RULES,
+                                       created_by="bench")
+            backtest = run_backtest(session, candidate, None, start=now - timedelta(days=365),
+                                    end=now, now=now)
         engine.dispose()
     sql_rate = n / sql_time[0]
     py_rate = len(sample_ids) / py_time[0]
@@ -124,4 +131,8 @@ def run(size: Size, ctx: Context) -> list[Row]:
         Row("definition.persons_per_second", sql_rate, "persons/s",
             Versus("Python evaluate", py_rate, ratio(sql_rate, py_rate)),
             note=f"Python: load_facts + evaluate over {len(sample_ids):,} persons"),
+        Row(f"definition.backtest_year_{label}", backtest_time[0], "s",
+            Versus("Python evaluate (scaled)", py_scaled, ratio(backtest_time[0], py_scaled)),
+            note=f"a year replayed over every person (MQL instants): "
+                 f"{backtest['candidate']['mqls']:,} MQLs"),
     ]
