@@ -47,14 +47,13 @@ class HubSpotConnector:
     source = "hubspot"
 
     def __init__(
-        self, settings: HubSpotSettings, *, page_size: int = 200, slice_cap: int = 10_000,
+        self, settings: HubSpotSettings, *, page_size: int = 200,
         overlap: timedelta = timedelta(minutes=2), retry_wait_seconds: float = 1.0,
         max_attempts: int = 6,
     ) -> None:
         if not 1 <= page_size <= 200:
             raise ConnectorError("HubSpot search pages hold 1 to 200 rows: fix page_size")
         self.page_size = page_size
-        self.slice_cap = slice_cap
         self.overlap_ms = int(overlap.total_seconds() * 1000)
         self.client = HubSpotClient(
             settings, retry_wait_seconds=retry_wait_seconds, max_attempts=max_attempts
@@ -104,7 +103,7 @@ class HubSpotConnector:
         mark = self.api_calls
         for page in sliced_search(
             self.client, object_type, mapping.properties_for(object_type), self._since(cursor),
-            page_size=self.page_size, slice_cap=self.slice_cap,
+            page_size=self.page_size,
         ):
             records = self._map(object_type, page.rows)
             # never move a saved cursor backwards when the overlap re-reads older rows

@@ -56,9 +56,13 @@ def _row_ms(row: Row, prop: str) -> int:
 
 def sliced_search(
     client: HubSpotClient, object_type: str, properties: list[str], start_ms: int, *,
-    page_size: int, slice_cap: int,
+    page_size: int,
 ) -> Iterator[SearchPage]:
-    """Every row modified at or after ``start_ms``, oldest first, in pages of ``page_size``."""
+    """Every row modified at or after ``start_ms``, oldest first, in pages of ``page_size``.
+
+    Each page is a new search from the last timestamp seen (a whole page at one instant is
+    walked by id), so no search ever pages towards HubSpot's 10,000-result cap.
+    """
     prop = modified_property(object_type)
     seen: dict[str, int] = {}  # id -> modified ms already yielded; a newer change is re-read
     window = _Window(lower=start_ms)
@@ -90,10 +94,8 @@ def sliced_search(
             # the instant is walked: carry on strictly after it
             window = _Window(lower=window.lower, operator="GT")
             continue
-        following = int(following)
-        if following + page_size <= slice_cap:
-            window.after = following
-            continue
+        # Restart from the last row seen instead of paging by offset: a row modified
+        # mid-read jumps to the end of the order and an offset would skip the row after it.
         last = results[-1]
         if window.operator == "EQ":
             window = _Window(window.lower, "EQ", id_floor=str(last.get("id")))

@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel
 
+from service.errors import ErrorBody
 from service.handoffs.webhooks import group_ids, parse_events, refresh_groups, verify_signature
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,8 @@ class Accepted(BaseModel):
 @router.post(
     "/webhooks/hubspot", response_model=Accepted,
     responses={401: {"description": "bad, missing or stale signature"},
+               422: {"description": "the body is not a JSON array of HubSpot events",
+                     "model": ErrorBody},
                503: {"description": "TRUCE_HUBSPOT_CLIENT_SECRET is not set"}},
 )
 async def hubspot_webhook(request: Request, background: BackgroundTasks) -> Accepted:

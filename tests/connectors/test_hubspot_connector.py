@@ -268,7 +268,7 @@ def test_window_over_ten_thousand_changes(serve: Any) -> None:
 def test_whole_slice_at_one_instant(serve: Any) -> None:
     world = contacts_world(2_300, stamps=1)
     server = serve(world)
-    conn = connect(server, slice_cap=1_000)
+    conn = connect(server, page_size=100)
     pages = list(conn.read("contacts", None))
     seen = Counter(r.external_id for p in pages for r in p.records if isinstance(r, PersonRecord))
     assert set(seen) == set(world.hubspot.table("contacts"))
@@ -279,7 +279,7 @@ def test_whole_slice_at_one_instant(serve: Any) -> None:
 def test_ties_across_page_and_slice_boundaries(serve: Any) -> None:
     world = contacts_world(31, stamps=10)
     server = serve(world)
-    conn = connect(server, page_size=4, slice_cap=12)
+    conn = connect(server, page_size=4)
     seen = [r.external_id for page in conn.read("contacts", None) for r in page.records
             if isinstance(r, PersonRecord)]
     assert set(seen) == set(world.hubspot.table("contacts"))

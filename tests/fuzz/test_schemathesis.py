@@ -85,13 +85,7 @@ def _fuzz_app(settings_: Settings, engine: Engine) -> FastAPI:
     HubSpot client secret (so the webhook answers 401 to unsigned bodies, not 503)."""
     configured = settings_.model_copy(update={
         "hubspot": HubSpotSettings(client_secret=SecretStr(WEBHOOK_SECRET))})
-    app = create_app(configured, engine=engine)
-    mounted = {getattr(r, "path", None) for r in app.routes}
-    if "/api/v1/metrics" not in mounted:  # the shared metrics, whether or not mounted yet
-        from metrics.routes import router as metrics_router
-
-        app.include_router(metrics_router)
-    return app
+    return create_app(configured, engine=engine)
 
 
 @pytest.fixture()
@@ -109,12 +103,14 @@ def api_schema(seeded_app: FastAPI) -> Any:
 def _report_case_count(request: pytest.FixtureRequest) -> Iterator[None]:
     started = time.monotonic()
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
     total = sum(CASES.values())
-    if reporter is not None and total:
-        reporter.write_line(
-            f"\nfuzz: {total} cases over {len(CASES)} operations in "
-            f"{time.monotonic() - started:.0f}s (TRUCE_FUZZ_EXAMPLES={EXAMPLES})")
+    if reporter is not None and capture is not None and total:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(
+                f"\nfuzz: {total} cases over {len(CASES)} operations in "
+                f"{time.monotonic() - started:.0f}s (TRUCE_FUZZ_EXAMPLES={EXAMPLES})")
 
 
 def _fuzz_operation(operation: APIOperation, mode: GenerationMode) -> None:
@@ -205,3 +201,85 @@ def test_signed_hubspot_webhook(webhook_client: TestClient, body: str) -> None:
         assert set(response.json()) == {"accepted"}
     else:
         assert response.json()["detail"][0]["loc"] == ["body"]
+
+
+# What the fuzzer found, pinned down: each was a 500 (or an undocumented 400) before.
+
+BIG = 2**64
+NUL_INPUTS = [
+    ("post", "/api/v1/directory", {"segment": "a\x00b", "topic": "t", "marketing_name": "m",
+                                   "marketing_email": "m@example.com", "sales_name": "s",
+                                   "sales_email": "s@example.com"}),
+    ("post", "/api/v1/calendars", {"name": "c\x00", "timezone": "UTC",
+                                   "hours": {"mon": [["09:00", "17:00"]]}}),
+    ("post", "/api/v1/lead-definitions",
+     {"name": "d", "rules": {"field": "person.title", "op": "eq", "value": "a\x00"}}),
+    ("get", "/api/v1/persons?email=a%00b", None),
+    ("get", "/api/v1/handoffs?owner=a%00", None),
+    ("get", "/api/v1/syncs?source=a%00", None),
+]
+HUGE_INTEGERS = [
+    ("get", f"/api/v1/persons/{BIG}", None),
+    ("get", f"/api/v1/handoffs/{BIG}", None),
+    ("post", f"/api/v1/handoffs/{BIG}/accept", {}),
+    ("get", f"/api/v1/syncs/{BIG}", None),
+    ("post", "/api/v1/commitments",
+     {"mqls_promised": 2**63, "period_start": "2026-01-01", "period_end": "2026-02-01"}),
+]
+
+
+@pytest.fixture()
+def admin_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    with TestClient(_fuzz_app(settings, engine), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("method", "path", "body"), NUL_INPUTS)
+def test_nul_characters_are_invalid_input_where_the_database_refuses_them(
+    admin_client: TestClient, engine: Engine, method: str, path: str, body: Any
+) -> None:
+    answer = admin_client.request(method.upper(), path, json=body,
+                                  headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    if engine.dialect.name == "postgresql":  # SQLite stores and compares NUL like any other
+        assert answer.status_code == 422, answer.text
+        assert "NUL" in answer.json()["detail"] or "Unicode" in answer.json()["detail"]
+    else:
+        assert answer.status_code < 500, answer.text
+
+
+@pytest.mark.parametrize(("method", "path", "body"), HUGE_INTEGERS)
+def test_integers_beyond_64_bits_are_not_found_or_invalid(
+    admin_client: TestClient, method: str, path: str, body: Any
+) -> None:
+    answer = admin_client.request(method.upper(), path, json=body,
+                                  headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert answer.status_code in (404, 422), answer.text
+
+
+def test_an_undecodable_body_is_a_422_like_any_invalid_body(admin_client: TestClient) -> None:
+    answer = admin_client.post("/api/v1/directory", content=b"\x00" * 9,
+                               headers={"Authorization": f"Bearer {ADMIN_KEY}",
+                                        "Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_every_error_an_operation_can_answer_is_documented(settings: Settings,
+                                                          engine: Engine) -> None:
+    schema = _fuzz_app(settings, engine).openapi()
+    error = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            expected = set()
+            if operation.get("security"):
+                expected |= {"401", "403"} | ({"409"} if method != "get" else set())
+            if "{" in path:
+                expected.add("404")
+            if operation.get("parameters") or operation.get("requestBody"):
+                expected.add("422")
+            responses = operation["responses"]
+            assert expected <= set(responses), (method, path)
+            for code in expected:
+                assert responses[code]["content"]["application/json"]["schema"] == error
+    webhook = schema["paths"]["/webhooks/hubspot"]["post"]["responses"]
+    assert {"200", "401", "422", "503"} <= set(webhook)
