@@ -113,7 +113,9 @@ def handoffs(session: Session, start: datetime, end: datetime, *, states: Sequen
                    col(Handoff.decided_at) < end)
     undecided = and_(Handoff.opened_at >= start, Handoff.opened_at < end,
                      or_(col(Handoff.decided_at).is_(None), col(Handoff.decided_at) >= end))
-    rows = list(session.exec(select(Handoff).where(
+    rows = list(session.exec(select(
+        Handoff.id, Handoff.person_id, Handoff.state, Handoff.reason, Handoff.decided_at,
+        Handoff.definition_version, Handoff.owner_key).where(
         or_(decided, undecided) if pending else decided, _handoff_version(version))
         .order_by(Handoff.id)))
     lookup = Lookup(session)
@@ -133,23 +135,27 @@ def clocks(session: Session, start: datetime, end: datetime, *, kind: str | None
            by: str, version: int | None, now: datetime) -> list[ClockRecord]:
     """SLA clocks stopped (``by="stopped"``) or due (``by="due"``) in the window."""
     column = SlaClock.stopped_at if by == "stopped" else SlaClock.due_at
-    stmt = (select(SlaClock, Handoff).join(Handoff, col(Handoff.id) == SlaClock.handoff_id)
+    stmt = (select(SlaClock.id, SlaClock.handoff_id, SlaClock.kind, SlaClock.state,
+                   SlaClock.due_at, SlaClock.stopped_at, SlaClock.business_minutes,
+                   SlaClock.calendar_minutes, Handoff.person_id, Handoff.owner_key,
+                   Handoff.definition_version)
+            .join(Handoff, col(Handoff.id) == SlaClock.handoff_id)
             .where(col(column) >= start, col(column) < end, _handoff_version(version))
             .order_by(SlaClock.id))
     if kind is not None:
         stmt = stmt.where(SlaClock.kind == kind)
     rows = list(session.exec(stmt))
     lookup = Lookup(session)
-    lookup.load(persons=[h.person_id for _, h in rows], owners=[h.owner_key for _, h in rows])
+    lookup.load(persons=[c.person_id for c in rows], owners=[c.owner_key for c in rows])
     return [ClockRecord(
-        id=c.id or 0, handoff_id=c.handoff_id, person_id=h.person_id, kind=c.kind,
+        id=c.id or 0, handoff_id=c.handoff_id, person_id=c.person_id, kind=c.kind,
         outcome=clock_outcome(c, now=now), due_at=c.due_at, stopped_at=c.stopped_at,
         business_minutes=c.business_minutes, calendar_minutes=c.calendar_minutes,
-        definition_version=h.definition_version,
-        facets=lookup.person_facets(h.person_id, owner=h.owner_key)) for c, h in rows]
+        definition_version=c.definition_version,
+        facets=lookup.person_facets(c.person_id, owner=c.owner_key)) for c in rows]
 
 
-def clock_outcome(clock: SlaClock, *, now: datetime) -> str:
+def clock_outcome(clock: Any, *, now: datetime) -> str:
     """Met or breached; a clock still running past its due instant has breached."""
     if clock.state in ("met", "breached"):
         return clock.state
@@ -159,8 +165,10 @@ def clock_outcome(clock: SlaClock, *, now: datetime) -> str:
 
 
 def mql_events(session: Session, start: datetime, end: datetime, *,
-               version: int | None) -> list[StageEvent]:
-    return list(session.exec(select(StageEvent).where(
+               version: int | None) -> list[Any]:
+    """MQL events in the window as plain rows (id, person_id, at, definition_version)."""
+    return list(session.exec(select(
+        StageEvent.id, StageEvent.person_id, StageEvent.at, StageEvent.definition_version).where(
         StageEvent.stage == "mql", StageEvent.at >= start, StageEvent.at < end,
         _mql_version(version)).order_by(StageEvent.at, StageEvent.id)))
 
@@ -211,7 +219,10 @@ def deals(session: Session, *, closed_from: date | None = None, closed_before: d
           version: int | None = ALL_VERSIONS, sourcing: bool = False) -> list[DealRecord]:
     """Live opportunities closed in ``[closed_from, closed_before)``, or with ``open_at`` those
     created before it and not closed before ``closed_before`` (open as of that instant)."""
-    stmt = (select(Opportunity, CrmRow.person_id)
+    # plain columns, not ORM objects: building a model per deal costs more than the query
+    stmt = (select(Opportunity.key, Opportunity.amount, Opportunity.is_won,
+                   Opportunity.created_at, Opportunity.close_date, Opportunity.account_key,
+                   Opportunity.owner_key, Opportunity.source, CrmRow.person_id)
             .join(CrmRow, col(CrmRow.key) == Opportunity.person_record_key, isouter=True)
             .where(Opportunity.live).order_by(Opportunity.key))
     if open_at is not None:
@@ -225,7 +236,7 @@ def deals(session: Session, *, closed_from: date | None = None, closed_before: d
             stmt = stmt.where(col(Opportunity.close_date) >= closed_from)
         if won_only:
             stmt = stmt.where(Opportunity.is_won)
-    rows = list(session.exec(stmt))
+    rows = [(row, row.person_id) for row in session.exec(stmt)]
     lookup = Lookup(session)
     lookup.load(persons=[p for _, p in rows if p is not None],
                 accounts=[o.account_key for o, _ in rows], owners=[o.owner_key for o, _ in rows])
