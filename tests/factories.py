@@ -49,3 +49,22 @@ def hs_contact(n: int, email: str | None, **kw) -> PersonRecord:
                         email=email, **kw)
 
 
+
+
+def pointed_at(settings, boxes):  # noqa: ANN001, ANN201 - test helper
+    """``settings`` pointed at running sandboxes, as `truce sandbox` prints them."""
+    from pydantic import SecretStr
+
+    from connectors.sandbox.run import WEBHOOK_SECRET
+    from service.settings import HubSpotSettings, SalesforceSettings
+
+    env = boxes.settings_env()
+    return settings.model_copy(update={
+        "salesforce": SalesforceSettings(
+            instance_url=env["TRUCE_SALESFORCE_INSTANCE_URL"],
+            access_token=SecretStr(env["TRUCE_SALESFORCE_ACCESS_TOKEN"]),
+            ca_bundle=env["TRUCE_SALESFORCE_CA_BUNDLE"]),
+        "hubspot": HubSpotSettings(base_url=env["TRUCE_HUBSPOT_BASE_URL"],
+                                   access_token=SecretStr(env["TRUCE_HUBSPOT_ACCESS_TOKEN"]),
+                                   client_secret=SecretStr(WEBHOOK_SECRET)),
+    })

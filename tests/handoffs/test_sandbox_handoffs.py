@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
@@ -22,10 +21,11 @@ from service.app import create_app
 from service.db import unit_of_work
 from service.demo import seed_agreement
 from service.handoffs.models import Handoff, SlaClock
-from service.settings import HubSpotSettings, SalesforceSettings, Settings
+from service.settings import Settings
 from service.sync.models import CrmRow
 from service.sync.service import sync_source
 from tests.conftest import ADMIN_KEY
+from tests.factories import pointed_at
 
 
 @pytest.fixture()
@@ -37,16 +37,7 @@ def boxes() -> Iterator[Sandboxes]:
 
 @pytest.fixture()
 def crm_settings(settings: Settings, boxes: Sandboxes) -> Settings:
-    env = boxes.settings_env()
-    return settings.model_copy(update={
-        "salesforce": SalesforceSettings(
-            instance_url=env["TRUCE_SALESFORCE_INSTANCE_URL"],
-            access_token=SecretStr(env["TRUCE_SALESFORCE_ACCESS_TOKEN"]),
-            ca_bundle=env["TRUCE_SALESFORCE_CA_BUNDLE"]),
-        "hubspot": HubSpotSettings(base_url=env["TRUCE_HUBSPOT_BASE_URL"],
-                                   access_token=SecretStr(env["TRUCE_HUBSPOT_ACCESS_TOKEN"]),
-                                   client_secret=SecretStr(WEBHOOK_SECRET)),
-    })
+    return pointed_at(settings, boxes)
 
 
 def sync(engine: Engine, settings: Settings, source: str) -> None:

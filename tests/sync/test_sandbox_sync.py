@@ -27,9 +27,10 @@ from connectors.sandbox.run import Sandboxes, start_sandboxes
 from service.db import unit_of_work
 from service.people.models import Person
 from service.people.repository import live_person_count
-from service.settings import HubSpotSettings, SalesforceSettings, Settings
+from service.settings import SalesforceSettings, Settings
 from service.sync.models import CrmRow, Quarantined, SyncRun
 from service.sync.service import sync_source
+from tests.factories import pointed_at
 
 SF_OBJECTS = ("Account", "Campaign", "Contact", "Event", "Lead", "Opportunity", "Task", "User")
 HS_OBJECTS = ("calls", "companies", "contacts", "deals", "emails", "meetings")
@@ -44,15 +45,7 @@ def boxes() -> Iterator[Sandboxes]:
 
 @pytest.fixture()
 def crm_settings(settings: Settings, boxes: Sandboxes) -> Settings:
-    env = boxes.settings_env()
-    return settings.model_copy(update={
-        "salesforce": SalesforceSettings(
-            instance_url=env["TRUCE_SALESFORCE_INSTANCE_URL"],
-            access_token=SecretStr(env["TRUCE_SALESFORCE_ACCESS_TOKEN"]),
-            ca_bundle=env["TRUCE_SALESFORCE_CA_BUNDLE"]),
-        "hubspot": HubSpotSettings(base_url=env["TRUCE_HUBSPOT_BASE_URL"],
-                                   access_token=SecretStr(env["TRUCE_HUBSPOT_ACCESS_TOKEN"])),
-    })
+    return pointed_at(settings, boxes)
 
 
 def connectors(settings: Settings) -> dict[str, object]:
