@@ -92,9 +92,6 @@ class Lookup:
         return self.facets(source=self.person_source.get(person_id or -1), account=account,
                            owner=owner or p_owner)
 
-    def person_created(self, person_id: int | None) -> date | None:
-        created = self.person.get(person_id or -1, (None, None, None))[2]
-        return created.date() if created else None
 
 
 def _handoff_version(version: int | None) -> Any:

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service.auth.models import Role, Team
 from service.auth.service import Principal, authenticate, record_write
+from service.db import unit_of_work
 from service.errors import Forbidden, Unauthorized
 from service.settings import Settings
 
@@ -22,24 +22,12 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
-
-
 def get_session(request: Request) -> Iterator[Session]:
     """The request's unit of work: committed when the route returns, rolled back on error."""
-    session = Session(request.app.state.engine, expire_on_commit=False)
-    try:
+    with unit_of_work(request.app.state.engine) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
-# scope="function": commit before the answer is sent, so a failed commit is never a 200.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 

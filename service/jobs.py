@@ -8,6 +8,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
+from service.db import utcnow
 from service.settings import Settings
 from service.sync.service import sync_source
 
@@ -42,15 +43,10 @@ def build_scheduler(engine: Engine, settings: Settings) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(sync_all, "interval", args=[engine, settings], id="sync",
                       seconds=settings.sync_interval_seconds, max_instances=1, coalesce=True,
-                      next_run_time=_now())
+                      next_run_time=utcnow())
     for name, func, interval in extra_jobs():
         scheduler.add_job(func, "interval", args=[engine, settings], id=name,
                           seconds=getattr(settings, interval), max_instances=1, coalesce=True,
-                          next_run_time=_now())
+                          next_run_time=utcnow())
     return scheduler
 
-
-def _now():  # noqa: ANN202
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)

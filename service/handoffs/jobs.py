@@ -8,9 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from service.db import unit_of_work
+from service.handoffs.models import Handoff
 from service.handoffs.scan import scan
 from service.handoffs.service import (
     apply_crm_outcomes,
@@ -23,18 +24,18 @@ log = logging.getLogger(__name__)
 
 
 def handoff_hook(settings: Settings) -> Callable[[Session, set[int]], None]:
-    """After each sync page: open handoffs for new MQLs, stop clocks with CRM outcomes."""
+    """After each sync page: open handoffs for the page's new MQLs, stop clocks with CRM
+    outcomes. Only the page's persons are looked at (this runs on every page); MQLs that
+    appear elsewhere, e.g. when a version activates and replays history, are opened by the
+    next SLA scan, which looks at all of them."""
 
     def hook(session: Session, touched: set[int]) -> None:
-        from sqlmodel import col, select
-
-        from service.handoffs.models import Handoff
-
-        open_missing_handoffs(session)
-        if touched:
-            open_ones = session.exec(select(Handoff).where(
-                col(Handoff.person_id).in_(touched), Handoff.state == "open"))
-            apply_crm_outcomes(session, list(open_ones))
+        if not touched:
+            return
+        open_missing_handoffs(session, person_ids=touched)
+        open_ones = session.exec(select(Handoff).where(
+            col(Handoff.person_id).in_(touched), Handoff.state == "open"))
+        apply_crm_outcomes(session, list(open_ones))
 
     return hook
 

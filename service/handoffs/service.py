@@ -60,7 +60,8 @@ def check_calendar(**fields: Any) -> Calendar:
     """Build a calendar or answer 422 naming the field the message starts with."""
     try:
         cal = build_calendar(**fields)
-        add_business_minutes(cal, datetime(2026, 1, 5, 12, tzinfo=_utc()), 1)
+        # a calendar that never opens is refused now, not at its first handoff
+        add_business_minutes(cal, utcnow(), 1)
     except CalendarError as exc:
         message = str(exc)
         where = message.split(":", 1)[0] if ":" in message else ""
@@ -68,11 +69,6 @@ def check_calendar(**fields: Any) -> Calendar:
         raise Invalid(message, field=f"body.{field}") from None
     return cal
 
-
-def _utc():  # noqa: ANN202
-    from datetime import UTC
-
-    return UTC
 
 
 # --- opening ------------------------------------------------------------------------------

@@ -88,7 +88,3 @@ def derive_events(rows: list[PersonRow], changes: list[StatusChange], opps: list
             add(Derived("won" if opp.is_won else "lost", _midnight(opp.close_date), opp.key))
     return sorted(events.values(), key=lambda e: (e.at, FUNNEL_ORDER.index(e.stage)))
 
-
-def current_stage(stages_in_time_order: list[str]) -> str:
-    """The last stage reached; a person with no events is an inquiry."""
-    return stages_in_time_order[-1] if stages_in_time_order else "inquiry"

@@ -94,12 +94,19 @@ def live_lead(now: datetime) -> ListConnector:
                                                            modstamp=now)]]})
 
 
-def test_a_scan_announces_each_warning_and_breach_exactly_once(
-    client: TestClient, make_key: Callable, engine: Engine, settings: Settings, policy: int
-) -> None:
+@pytest.fixture()
+def live(client: TestClient, make_key: Callable, engine: Engine, settings: Settings,
+         policy: int) -> datetime:
+    """An active definition and one lead that qualified just now; answers that instant."""
     activate(client, make_key, SCORE_60)
     now = datetime.now(UTC)
     sync_source(engine, settings, "salesforce", connector=live_lead(now))
+    return now
+
+
+def test_a_scan_announces_each_warning_and_breach_exactly_once(
+    client: TestClient, make_key: Callable, engine: Engine, live: datetime
+) -> None:
     with unit_of_work(engine) as s:
         accept = s.exec(select(SlaClock).where(SlaClock.kind == "accept")).one()
         warn_at, due_at = accept.warn_due_at, accept.due_at
@@ -118,11 +125,9 @@ def test_a_scan_announces_each_warning_and_breach_exactly_once(
 
 
 def test_a_killed_scan_leaves_nothing_and_the_next_one_announces_once(
-    client: TestClient, make_key: Callable, engine: Engine, settings: Settings, policy: int
+    client: TestClient, make_key: Callable, engine: Engine, live: datetime
 ) -> None:
-    activate(client, make_key, SCORE_60)
-    now = datetime.now(UTC)
-    sync_source(engine, settings, "salesforce", connector=live_lead(now))
+    now = live
     later = now + timedelta(days=60)
     with pytest.raises(RuntimeError), unit_of_work(engine) as s:
         scan(s, now=later)
@@ -134,11 +139,9 @@ def test_a_killed_scan_leaves_nothing_and_the_next_one_announces_once(
 
 
 def test_two_workers_scanning_at_once_announce_once(
-    client: TestClient, make_key: Callable, engine: Engine, settings: Settings, policy: int
+    client: TestClient, make_key: Callable, engine: Engine, live: datetime
 ) -> None:
-    activate(client, make_key, SCORE_60)
-    now = datetime.now(UTC)
-    sync_source(engine, settings, "salesforce", connector=live_lead(now))
+    now = live
     later = now + timedelta(days=60)
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
@@ -164,11 +167,8 @@ def test_two_workers_scanning_at_once_announce_once(
 
 
 def test_sales_decides_through_the_api_with_a_reason_from_the_taxonomy(
-    client: TestClient, make_key: Callable, engine: Engine, settings: Settings, policy: int
+    client: TestClient, make_key: Callable, engine: Engine, live: datetime
 ) -> None:
-    activate(client, make_key, SCORE_60)
-    now = datetime.now(UTC)
-    sync_source(engine, settings, "salesforce", connector=live_lead(now))
     sales, mkt = make_key("sales", "editor"), make_key("marketing", "editor")
     [h] = handoffs(client, sales)
     base = f"/api/v1/handoffs/{h['id']}"
@@ -208,12 +208,10 @@ def test_calendars_and_policies_are_validated(client: TestClient, make_key: Call
 
 
 def test_an_unanswered_handoff_returns_to_marketing(
-    client: TestClient, make_key: Callable, engine: Engine, settings: Settings, policy: int
+    client: TestClient, make_key: Callable, engine: Engine, live: datetime
 ) -> None:
     from service.handoffs.service import recycle_unanswered
 
-    activate(client, make_key, SCORE_60)
-    sync_source(engine, settings, "salesforce", connector=live_lead(datetime.now(UTC)))
     with unit_of_work(engine) as s:
         due = s.exec(select(SlaClock).where(SlaClock.kind == "accept")).one().due_at
         assert recycle_unanswered(s, after=timedelta(days=3), now=due + timedelta(days=1)) == 0
