@@ -1,4 +1,8 @@
-"""Each metric as population + reducer: the repository fetches, ``formulas`` does arithmetic.
+"""Each metric's population as records plus a reducer: what the population endpoint lists.
+
+The repository fetches every record a metric counts, and ``formulas`` reduces them. The
+headline numbers the API serves come from ``metrics.headlines`` instead, which asks the
+database for aggregates; both paths share the formulas and are tested to agree.
 
 A reducer turns any subset of a population into a ``MetricValue``, which is what lets
 ``group_by`` apply the headline's own formula to every group.
@@ -29,7 +33,7 @@ from metrics.stats import mean, median
 ALL = "all"
 
 
-def _with(result: MetricValue, **extra: Any) -> MetricValue:
+def with_stats(result: MetricValue, **extra: Any) -> MetricValue:
     return dataclasses.replace(result, stats={**result.stats, **extra})
 
 
@@ -106,8 +110,9 @@ def sla_compliance(q: MetricQuery) -> MetricAnswer:
             sum(1 for r in rs if r.kind == kind and r.outcome == "met"),
             sum(1 for r in rs if r.kind == kind and r.outcome == "breached")).value
             for kind in ("accept", "first_touch")}
-        return _with(formulas.sla_compliance(outcomes.count("met"), outcomes.count("breached")),
-                     pending=outcomes.count("pending"), by_clock=sides)
+        return with_stats(formulas.sla_compliance(outcomes.count("met"),
+                                                  outcomes.count("breached")),
+                          pending=outcomes.count("pending"), by_clock=sides)
 
     found = answer(q, records, reduce, versions=[r.definition_version for r in records])
     return dataclasses.replace(found, records=[r for r in records if r.outcome != "pending"])
@@ -227,13 +232,22 @@ def forecast_accuracy(q: MetricQuery) -> MetricAnswer:
                      and (f.team is None or d.facets.team == f.team))
         records.append(ForecastRecord(
             id=f.id or 0, period_start=f.period_start, period_end=f.period_end,
-            forecast=f.amount, actual=actual,
-            facets=Facets(source=ALL, owner=ALL, segment=f.segment or ALL, team=f.team or ALL)))
+            forecast=f.amount, actual=actual, facets=everyone(f.segment, f.team)))
+    return answer(q, records, forecast_reduce)
 
-    def reduce(rs: Sequence[ForecastRecord]) -> MetricValue:
-        return formulas.forecast_accuracy([(r.forecast, r.actual) for r in rs])
 
-    return answer(q, records, reduce)
+def everyone(segment: str | None, team: str | None) -> Facets:
+    """Facets of a forecast or commitment: its segment and team, else "all"."""
+    return Facets(source=ALL, owner=ALL, segment=segment or ALL, team=team or ALL)
+
+
+def forecast_reduce(rs: Sequence[ForecastRecord]) -> MetricValue:
+    return formulas.forecast_accuracy([(r.forecast, r.actual) for r in rs])
+
+
+def commitment_reduce(rs: Sequence[CommitmentRecord]) -> MetricValue:
+    return formulas.commitment_attainment(sum(r.delivered for r in rs),
+                                          sum(r.committed for r in rs))
 
 
 def mql_commitment_attainment(q: MetricQuery) -> MetricAnswer:
@@ -251,10 +265,5 @@ def mql_commitment_attainment(q: MetricQuery) -> MetricAnswer:
         records.append(CommitmentRecord(
             id=c.id or 0, period_start=c.period_start, period_end=c.period_end,
             committed=c.mqls_promised, delivered=len(events),
-            facets=Facets(source=ALL, owner=ALL, team=ALL, segment=c.segment or ALL)))
-
-    def reduce(rs: Sequence[CommitmentRecord]) -> MetricValue:
-        return formulas.commitment_attainment(sum(r.delivered for r in rs),
-                                              sum(r.committed for r in rs))
-
-    return answer(q, records, reduce, versions=versions)
+            facets=everyone(c.segment, None)))
+    return answer(q, records, commitment_reduce, versions=versions)

@@ -11,11 +11,11 @@ are a caller's bug and raise ``ValueError``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from metrics.stats import median, summary
+from metrics.stats import Summary, median, median_counts, summary, summary_counts
 
 UNSPECIFIED_REASON = "unspecified"
 
@@ -67,7 +67,15 @@ def rejection_reasons(reasons: Sequence[str]) -> MetricValue:
     ``stats["by_reason"]`` lists ``{"reason", "count", "share"}``; a blank code counts as
     ``"unspecified"`` so it stays visible instead of vanishing.
     """
-    tally = Counter((reason or "").strip() or UNSPECIFIED_REASON for reason in reasons)
+    return rejection_reasons_counts(Counter(reasons))
+
+
+def rejection_reasons_counts(counts: Mapping[str | None, int]) -> MetricValue:
+    """``rejection_reasons`` from rejections already counted per raw reason code."""
+    tally: Counter[str] = Counter()
+    for reason, n in counts.items():
+        _counts(rejections=n)
+        tally[(reason or "").strip() or UNSPECIFIED_REASON] += n
     total = sum(tally.values())
     groups = [
         {"reason": reason, "count": count, "share": count / total}
@@ -82,10 +90,17 @@ def funnel_conversion(cohort: Sequence[FunnelPath]) -> MetricValue:
     A later stage implies the earlier ones (a lead converted straight into an opportunity was
     accepted in effect), so the three step rates multiply to the headline.
     """
-    mqls = len(cohort)
-    sqls = sum(1 for path in cohort if path.reached_sql or path.won)
-    sals = sum(1 for path in cohort if path.reached_sal or path.reached_sql or path.won)
-    won = sum(1 for path in cohort if path.won)
+    return funnel_counts(
+        mqls=len(cohort),
+        sals=sum(1 for path in cohort if path.reached_sal or path.reached_sql or path.won),
+        sqls=sum(1 for path in cohort if path.reached_sql or path.won),
+        won=sum(1 for path in cohort if path.won))
+
+
+def funnel_counts(*, mqls: int, sals: int, sqls: int, won: int) -> MetricValue:
+    """``funnel_conversion`` from a cohort already counted per step (each step implies the
+    ones before it, so ``mqls >= sals >= sqls >= won``)."""
+    _counts(mqls=mqls, sals=sals, sqls=sqls, won=won)
     stats = {
         "mqls": mqls, "sals": sals, "sqls": sqls, "won": won,
         "mql_to_sal": _ratio(sals, mqls),
@@ -103,15 +118,27 @@ def durations(minutes_business: Sequence[int], minutes_calendar: Sequence[int]) 
     """
     if len(minutes_business) != len(minutes_calendar):
         raise ValueError("business and calendar durations must describe the same clocks")
-    business = summary(minutes_business)
-    calendar = summary(minutes_calendar)
+    return _durations(summary(minutes_business), summary(minutes_calendar),
+                      len(minutes_business))
+
+
+def durations_counts(business: Mapping[float, int],
+                     calendar: Mapping[float, int]) -> MetricValue:
+    """``durations`` from histograms ``{minutes: clocks}`` of the same stopped clocks."""
+    count = sum(business.values())
+    if count != sum(calendar.values()):
+        raise ValueError("business and calendar durations must describe the same clocks")
+    return _durations(summary_counts(business), summary_counts(calendar), count)
+
+
+def _durations(business: Summary | None, calendar: Summary | None, count: int) -> MetricValue:
     stats: dict[str, Any] = {"median": None, "mean": None, "p90": None,
                              "calendar_median": None, "calendar_mean": None,
                              "calendar_p90": None}
     if business is not None and calendar is not None:
         stats.update(business)
         stats.update({f"calendar_{key}": number for key, number in calendar.items()})
-    return MetricValue(stats["median"], len(minutes_business), stats)
+    return MetricValue(stats["median"], count, stats)
 
 
 def sla_compliance(met: int, breached: int) -> MetricValue:
@@ -132,18 +159,34 @@ def sales_cycle_length(days: Sequence[float], *,
     return MetricValue(median(days), len(days), stats)
 
 
+def sales_cycle_counts(days: Mapping[float, int], *,
+                       from_lead_created: Mapping[float, int]) -> MetricValue:
+    """``sales_cycle_length`` from histograms ``{days: deals}``."""
+    stats: dict[str, Any] = dict(summary_counts(days)
+                                 or {"median": None, "mean": None, "p90": None})
+    stats["from_lead_created"] = summary_counts(from_lead_created)
+    return MetricValue(median_counts(days), sum(days.values()), stats)
+
+
 def win_rate(won: Sequence[float], lost: Sequence[float]) -> MetricValue:
     """Won over closed deals by count; ``stats["by_amount"]`` weighs them by amount.
 
     Each list holds the amounts of closed deals; open deals are not passed in at all.
     """
-    won_amount, lost_amount = sum(won), sum(lost)
+    return win_rate_totals(won=len(won), lost=len(lost), won_amount=sum(won),
+                           lost_amount=sum(lost))
+
+
+def win_rate_totals(*, won: int, lost: int, won_amount: float,
+                    lost_amount: float) -> MetricValue:
+    """``win_rate`` from counts and amount totals of won and lost deals."""
+    _counts(won=won, lost=lost)
     stats = {
-        "won": len(won), "lost": len(lost),
+        "won": won, "lost": lost,
         "won_amount": won_amount, "lost_amount": lost_amount,
         "by_amount": _ratio(won_amount, won_amount + lost_amount),
     }
-    return _rate(len(won), len(won) + len(lost), stats)
+    return _rate(won, won + lost, stats)
 
 
 def cost_of_sales(sales_spend: float, marketing_spend: float, won_revenue: float, *,
@@ -205,14 +248,21 @@ def marketing_sourced_share(won: Sequence[tuple[float, bool]]) -> MetricValue:
     Pass won deals for the revenue share, or open opportunities for the pipeline share;
     ``stats["by_count"]`` gives the share of deals.
     """
-    total = sum(amount for amount, _ in won)
-    sourced = sum(amount for amount, was_mql in won if was_mql)
-    sourced_deals = sum(1 for _, was_mql in won if was_mql)
-    stats = {"sourced_amount": sourced, "total_amount": total,
-             "sourced_deals": sourced_deals, "by_count": _ratio(sourced_deals, len(won))}
-    if not won:
+    return marketing_sourced_totals(
+        deals=len(won), total_amount=sum(amount for amount, _ in won),
+        sourced_deals=sum(1 for _, was_mql in won if was_mql),
+        sourced_amount=sum(amount for amount, was_mql in won if was_mql))
+
+
+def marketing_sourced_totals(*, deals: int, total_amount: float, sourced_deals: int,
+                             sourced_amount: float) -> MetricValue:
+    """``marketing_sourced_share`` from counts and amount totals, all deals and sourced ones."""
+    _counts(deals=deals, sourced_deals=sourced_deals)
+    stats = {"sourced_amount": sourced_amount, "total_amount": total_amount,
+             "sourced_deals": sourced_deals, "by_count": _ratio(sourced_deals, deals)}
+    if not deals:
         return MetricValue(None, 0, stats)
-    return MetricValue(_ratio(sourced, total), len(won), stats)
+    return MetricValue(_ratio(sourced_amount, total_amount), deals, stats)
 
 
 def forecast_accuracy(pairs: Sequence[tuple[float, float]]) -> MetricValue:

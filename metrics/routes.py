@@ -48,7 +48,7 @@ def get_population(name: str, session: SessionDep, _: Viewer, start: Start = Non
     """The records a metric counted in the window: handoffs, clocks, MQLs, deals, spend."""
     service.get_def(name)
     begin, finish = service.window(start, end)
-    records = service.run(session, name, start=begin, end=finish).records
+    records = service.run(session, name, start=begin, end=finish, records=True).records
     offset = decode(cursor) or 0
     page = records[offset:offset + limit]
     more = offset + limit < len(records)

@@ -51,7 +51,10 @@ def window(start: str | None, end: str | None, *, now: datetime | None = None
 
 
 def run(session: Session, name: str, *, start: datetime, end: datetime,
-        group_by: GroupBy | None = None, now: datetime | None = None) -> MetricAnswer:
+        group_by: GroupBy | None = None, now: datetime | None = None,
+        records: bool = False) -> MetricAnswer:
+    """A metric's answer from database aggregates; with ``records``, from every record it
+    counts, which the answer then lists (slower: the population endpoint's path)."""
     definition = get_def(name)
     if group_by is not None and group_by not in definition.groupings:
         allowed = ", ".join(definition.groupings) or "nothing"
@@ -59,7 +62,7 @@ def run(session: Session, name: str, *, start: datetime, end: datetime,
                       field="query.group_by")
     query = MetricQuery(session=session, start=start, end=end, group_by=group_by,
                         now=now or utcnow())
-    return definition.compute(query)
+    return (definition.records if records else definition.compute)(query)
 
 
 def _iso(instant: datetime) -> str:

@@ -184,10 +184,11 @@ def world(engine: Engine) -> World:
 
 
 def metric(engine: Engine, name: str, *, start: datetime = START, end: datetime = END,
-           group_by: str | None = None, now: datetime = NOW):  # noqa: ANN201
+           group_by: str | None = None, now: datetime = NOW,
+           records: bool = False):  # noqa: ANN201
     with Session(engine) as session:
         return run(session, name, start=start, end=end, group_by=group_by,  # type: ignore[arg-type]
-                   now=now)
+                   now=now, records=records)
 
 
 def groups(found) -> dict[str, tuple[float | None, int]]:  # noqa: ANN001
@@ -202,7 +203,8 @@ def test_lead_acceptance_rate(engine: Engine, world: World) -> None:
     # h4 opened Jan 20 and is undecided at the window's end
     assert found.result.stats == {"accepted": 1, "rejected": 3, "pending": 1}
     assert found.definition_versions == [2]
-    assert sorted(r.id for r in found.records) == sorted(
+    listed = metric(engine, "lead-acceptance-rate", records=True)
+    assert sorted(r.id for r in listed.records) == sorted(
         world.handoffs[h] for h in ("h1", "h2", "h3", "h6"))
     # by owner: o1 has h1 accepted, h3 rejected -> 1/2; o2 has h2 rejected -> 0/1
     by_owner = metric(engine, "lead-acceptance-rate", group_by="owner")

@@ -1,0 +1,396 @@
+"""The metrics' aggregate queries: the database filters, joins, counts, sums and groups.
+
+Each function answers ``Tallies``: per group key ("" without ``group_by``) a ``Counter``
+whose keys are ``(measure, *dimensions)`` and whose values are counts or sums. Medians and
+percentiles are never computed here: durations come back as histograms (``GROUP BY`` the
+whole number of minutes or days, with a count), which are exact on both databases and which
+``metrics.stats`` reads with the same arithmetic it applies to a plain list. The grouping
+facets are the SQL twins of ``repository.Lookup`` (a person's first CRM row's source, the
+segment of their account, the handoff's or person's owner and that owner's team).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
+
+from metrics.query import UNASSIGNED, UNKNOWN, GroupBy
+from service.crm.models import Account, Opportunity, Owner
+from service.handoffs.models import Handoff, SlaClock
+from service.people.models import Person, StageEvent
+from service.sync.models import CrmRow
+
+Tallies = dict[str, Counter[Hashable]]
+Expr = Any  # a SQLAlchemy column expression
+ALL_VERSIONS = None
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _utc_day(session: Session, instant: Expr) -> Expr:
+    """The UTC date of a stored instant."""
+    if _dialect(session) == "postgresql":
+        return cast(func.timezone(literal_column("'UTC'"), instant), Date)
+    return type_coerce(func.date(instant), Date)  # SQLite keeps naive UTC text
+
+
+def _days(session: Session, day: Expr, instant: Expr) -> Expr:
+    """Whole days from an instant's UTC date to ``day``."""
+    if _dialect(session) == "postgresql":
+        return type_coerce(day - _utc_day(session, instant), Integer)
+    return cast(func.julianday(day) - func.julianday(func.date(instant)), Integer)
+
+
+def _or(value: Expr, fallback: str) -> Expr:
+    """``value or fallback`` as Python reads it (None and "" fall back)."""
+    return func.coalesce(func.nullif(value, ""), fallback)
+
+
+def _segment(employees: Expr) -> Expr:
+    """``query.segment_of`` in SQL."""
+    return case((employees.is_(None), UNKNOWN), (employees < 100, "SMB"),
+                (employees < 1000, "Mid-Market"), else_="Enterprise")
+
+
+def _person_facet(stmt: Select[Any], group_by: GroupBy | None, person_id: Expr, *,
+                  owner: Expr | None = None) -> tuple[Select[Any], Expr | None]:
+    """The group key of a person's record; ``owner`` (a handoff's) overrides the person's."""
+    if group_by is None:
+        return stmt, None
+    if group_by == "source":
+        first = (select(CrmRow.source)
+                 .where(CrmRow.person_id == person_id, CrmRow.kind == "person")
+                 .order_by(col(CrmRow.created_at).is_(None), CrmRow.created_at, CrmRow.key)
+                 .limit(1).correlate_except(CrmRow).scalar_subquery())
+        return stmt, _or(first, UNKNOWN)
+    stmt = stmt.join(Person, col(Person.id) == person_id, isouter=True)
+    owner_key = func.nullif(Person.owner_key, "")
+    if owner is not None:
+        owner_key = func.coalesce(func.nullif(owner, ""), owner_key)
+    if group_by == "owner":
+        return stmt, func.coalesce(owner_key, UNASSIGNED)
+    if group_by == "team":
+        stmt = stmt.join(Owner, col(Owner.key) == owner_key, isouter=True)
+        return stmt, _or(Owner.team, UNASSIGNED)
+    stmt = stmt.join(Account, col(Account.key) == Person.account_key, isouter=True)
+    return stmt, _segment(Account.employees)
+
+
+def _deal_facet(stmt: Select[Any], group_by: GroupBy | None
+                ) -> tuple[Select[Any], Expr | None]:
+    """The group key of an opportunity: its own source and owner, its account's segment."""
+    if group_by is None:
+        return stmt, None
+    if group_by == "source":
+        return stmt, _or(Opportunity.source, UNKNOWN)
+    if group_by == "owner":
+        return stmt, _or(Opportunity.owner_key, UNASSIGNED)
+    if group_by == "team":
+        stmt = stmt.join(Owner, col(Owner.key) == Opportunity.owner_key, isouter=True)
+        return stmt, _or(Owner.team, UNASSIGNED)
+    stmt = stmt.join(Account, col(Account.key) == Opportunity.account_key, isouter=True)
+    return stmt, _segment(Account.employees)
+
+
+def _number(value: Any) -> float | int:
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    return float(value) if isinstance(value, Decimal | float) else value
+
+
+Measure = Callable[[Any], Expr]  # from the per-row subquery's columns to an aggregate
+
+
+def count(_: Any) -> Expr:
+    return func.count()
+
+
+def amount(c: Any) -> Expr:
+    return func.coalesce(func.sum(c.amount), 0)
+
+
+def _tally(session: Session, stmt: Select[Any], key: Expr | None, dims: Sequence[Expr],
+           measures: Mapping[str, Measure], inputs: Mapping[str, Expr] | None = None
+           ) -> Tallies:
+    """Group ``stmt``'s rows by ``key`` and ``dims``; fold each group's measures into tallies.
+
+    The row expressions (key, dimensions, ``inputs`` the measures read) are computed in a
+    subquery and grouped outside it, so a grouped expression (an ``EXISTS``, a ``CASE``) is
+    one column on every database.
+    """
+    columns = ([key.label("k")] if key is not None else [])
+    columns += [dim.label(f"d{i}") for i, dim in enumerate(dims)]
+    columns += [expr.label(name) for name, expr in (inputs or {}).items()]
+    rows = stmt.add_columns(*columns or [literal(1).label("one")]).subquery("row")
+    groups = ([rows.c.k] if key is not None else []) + [rows.c[f"d{i}"] for i in range(len(dims))]
+    outer = select(*groups, *(measure(rows.c) for measure in measures.values())
+                   ).select_from(rows)
+    if groups:
+        outer = outer.group_by(*groups)
+    out: Tallies = {}
+    for row in session.execute(outer):
+        values = tuple(row)
+        group = str(values[0]) if key is not None else ""
+        start = 1 if key is not None else 0
+        dim = values[start:start + len(dims)]
+        tally = out.setdefault(group, Counter())
+        for name, value in zip(measures, values[start + len(dims):], strict=True):
+            tally[(name, *dim)] += _number(value)
+    return out
+
+
+def merge(*parts: Tallies) -> Tallies:
+    """Tallies of several queries over the same grouping, one ``Counter`` per group."""
+    out: Tallies = {}
+    for part in parts:
+        for group, tally in part.items():
+            out.setdefault(group, Counter()).update(tally)
+    return out
+
+
+def _handoff_version(version: int | None) -> Expr:
+    return true() if version is ALL_VERSIONS else Handoff.definition_version == version
+
+
+def _mql_version(event: Any, version: int | None) -> Expr:
+    return true() if version is ALL_VERSIONS else event.definition_version == version
+
+
+def handoffs(session: Session, start: datetime, end: datetime, *, states: Sequence[str],
+             version: int | None, group_by: GroupBy | None, pending: bool = False,
+             by_reason: bool = False) -> Tallies:
+    """``("n", state, version[, reason])``: handoffs decided in the window with a state in
+    ``states``; with ``pending``, those opened in it and undecided at its end as "pending"."""
+    decided = and_(col(Handoff.state).in_(states), col(Handoff.decided_at) >= start,
+                   col(Handoff.decided_at) < end)
+    undecided = and_(Handoff.opened_at >= start, Handoff.opened_at < end,
+                     or_(col(Handoff.decided_at).is_(None), col(Handoff.decided_at) >= end))
+    stmt = select().select_from(Handoff).where(or_(decided, undecided) if pending else decided,
+                                               _handoff_version(version))
+    stmt, key = _person_facet(stmt, group_by, Handoff.person_id, owner=Handoff.owner_key)
+    dims = [case((decided, Handoff.state), else_="pending"), Handoff.definition_version]
+    if by_reason:
+        dims.append(Handoff.reason)
+    return _tally(session, stmt, key, dims, {"n": count})
+
+
+def clock_durations(session: Session, start: datetime, end: datetime, *, kind: str,
+                    version: int | None, group_by: GroupBy | None) -> Tallies:
+    """Histograms of clocks of ``kind`` stopped in the window: ``("business", minutes,
+    version)`` and ``("calendar", minutes)``, counting clocks with both durations."""
+    base = (select().select_from(SlaClock)
+            .join(Handoff, col(Handoff.id) == SlaClock.handoff_id)
+            .where(col(SlaClock.stopped_at) >= start, col(SlaClock.stopped_at) < end,
+                   SlaClock.kind == kind, col(SlaClock.business_minutes).is_not(None),
+                   col(SlaClock.calendar_minutes).is_not(None), _handoff_version(version)))
+    stmt, key = _person_facet(base, group_by, Handoff.person_id, owner=Handoff.owner_key)
+    business = _tally(session, stmt, key, [SlaClock.business_minutes,
+                                           Handoff.definition_version],
+                      {"business": count})
+    calendar = _tally(session, stmt, key, [SlaClock.calendar_minutes],
+                      {"calendar": count})
+    return merge(business, calendar)
+
+
+def clock_outcomes(session: Session, start: datetime, end: datetime, *, version: int | None,
+                   now: datetime, group_by: GroupBy | None) -> Tallies:
+    """``("n", kind, outcome, version)`` over clocks due in the window (``clock_outcome``)."""
+    outcome = case(
+        (col(SlaClock.state).in_(("met", "breached")), SlaClock.state),
+        (col(SlaClock.stopped_at).is_not(None),
+         case((col(SlaClock.stopped_at) <= SlaClock.due_at, "met"), else_="breached")),
+        (col(SlaClock.due_at) <= now, "breached"), else_="pending")
+    stmt = (select().select_from(SlaClock)
+            .join(Handoff, col(Handoff.id) == SlaClock.handoff_id)
+            .where(col(SlaClock.due_at) >= start, col(SlaClock.due_at) < end,
+                   _handoff_version(version)))
+    stmt, key = _person_facet(stmt, group_by, Handoff.person_id, owner=Handoff.owner_key)
+    return _tally(session, stmt, key, [SlaClock.kind, outcome, Handoff.definition_version],
+                  {"n": count})
+
+
+def mql_funnel(session: Session, start: datetime, end: datetime, *, version: int | None,
+               group_by: GroupBy | None) -> Tallies:
+    """MQL events in the window by version: ``mqls``, and how many reached SAL (a later SAL,
+    SQL or win, or an accepted handoff), SQL (a later SQL or win) and a win afterwards."""
+    event = aliased(StageEvent, name="mql")
+    later = aliased(StageEvent, name="later")
+
+    def reached(*stages: str) -> Expr:
+        return exists().where(later.person_id == event.person_id,
+                              col(later.stage).in_(stages), later.at >= event.at)
+
+    accepted = exists().where(Handoff.mql_event_id == event.id, Handoff.state == "accepted")
+    stmt = select().select_from(event).where(event.stage == "mql", event.at >= start,
+                                             event.at < end, _mql_version(event, version))
+    stmt, key = _person_facet(stmt, group_by, event.person_id)
+    return _tally(session, stmt, key, [event.definition_version], {
+        "mqls": count, "sals": lambda c: func.count().filter(c.sal),
+        "sqls": lambda c: func.count().filter(c.sql), "won": lambda c: func.count().filter(c.won)},
+        {"sal": or_(reached("sal", "sql", "won"), accepted), "sql": reached("sql", "won"),
+         "won": reached("won")})
+
+
+def mql_days(session: Session, start: datetime, end: datetime, *, version: int | None,
+             by_segment: bool) -> Tallies:
+    """``("n", utc_day, version[, segment])``: MQL events in the window per UTC day."""
+    stmt = select().select_from(StageEvent).where(
+        StageEvent.stage == "mql", StageEvent.at >= start, StageEvent.at < end,
+        _mql_version(StageEvent, version))
+    dims = [_utc_day(session, StageEvent.at), StageEvent.definition_version]
+    if by_segment:
+        stmt, segment = _person_facet(stmt, "segment", StageEvent.person_id)
+        dims.append(segment)
+    return _tally(session, stmt, None, dims, {"n": count})
+
+
+def _live_closed(closed_from: date | None, closed_before: date, *, won_only: bool) -> Expr:
+    conditions = [Opportunity.live, Opportunity.is_closed,
+                  col(Opportunity.close_date) < closed_before]
+    if closed_from is not None:
+        conditions.append(col(Opportunity.close_date) >= closed_from)
+    if won_only:
+        conditions.append(Opportunity.is_won)
+    return and_(*conditions)
+
+
+def deals_closed(session: Session, *, closed_from: date | None, closed_before: date,
+                 group_by: GroupBy | None, won_only: bool = False,
+                 cycle: bool = False) -> Tallies:
+    """``("n" | "amount", is_won[, cycle_days])`` over live deals closed in
+    ``[closed_from, closed_before)``; cycle days are None without a created date."""
+    stmt = select().select_from(Opportunity).where(
+        _live_closed(closed_from, closed_before, won_only=won_only))
+    stmt, key = _deal_facet(stmt, group_by)
+    dims: list[Expr] = [Opportunity.is_won]
+    if cycle:
+        dims.append(_days(session, Opportunity.close_date, Opportunity.created_at))
+    return _tally(session, stmt, key, dims, {"n": count, "amount": amount},
+                  {"amount": Opportunity.amount})
+
+
+def lead_cycles(session: Session, *, closed_from: date, closed_before: date,
+                group_by: GroupBy | None) -> Tallies:
+    """``("lead", days)``: won deals (with a created date) by days from their person's
+    creation to the close date; deals without a known person are left out."""
+    stmt = (select().select_from(Opportunity)
+            .join(CrmRow, col(CrmRow.key) == Opportunity.person_record_key)
+            .join(Person, col(Person.id) == CrmRow.person_id)
+            .where(_live_closed(closed_from, closed_before, won_only=True),
+                   col(Opportunity.created_at).is_not(None),
+                   col(Person.created_at).is_not(None)))
+    stmt, key = _deal_facet(stmt, group_by)
+    return _tally(session, stmt, key,
+                  [_days(session, Opportunity.close_date, Person.created_at)],
+                  {"lead": count})
+
+
+def deals_open(session: Session, *, open_at: datetime, closed_before: date,
+               group_by: GroupBy | None) -> Tallies:
+    """``("open",)``: live deals created before ``open_at`` and not closed before
+    ``closed_before``."""
+    stmt = select().select_from(Opportunity).where(
+        Opportunity.live, col(Opportunity.created_at) < open_at,
+        or_(col(Opportunity.is_closed).is_(False),
+            and_(col(Opportunity.close_date).is_not(None),
+                 col(Opportunity.close_date) >= closed_before)))
+    stmt, key = _deal_facet(stmt, group_by)
+    return _tally(session, stmt, key, [], {"open": count})
+
+
+def sourced_wins(session: Session, *, closed_from: date, closed_before: date,
+                 version: int | None, group_by: GroupBy | None) -> Tallies:
+    """``("n" | "amount", sourced, first_version)`` over won deals in the window: sourced
+    when the deal's person was an MQL (of ``version``) before the deal was created;
+    ``first_version`` is that earliest MQL's version (None when not sourced, or when a
+    single version counts)."""
+    mql = aliased(StageEvent, name="mql")
+    before = and_(mql.person_id == CrmRow.person_id, mql.stage == "mql",
+                  mql.at < Opportunity.created_at, _mql_version(mql, version))
+    sourced = exists().where(before)
+    stmt = (select().select_from(Opportunity)
+            .join(CrmRow, col(CrmRow.key) == Opportunity.person_record_key, isouter=True)
+            .where(_live_closed(closed_from, closed_before, won_only=True)))
+    stmt, key = _deal_facet(stmt, group_by)
+    dims: list[Expr] = [sourced]
+    if version is ALL_VERSIONS:
+        dims.append(select(mql.definition_version).where(before).order_by(mql.at)
+                    .limit(1).correlate(Opportunity, CrmRow).scalar_subquery())
+    return _tally(session, stmt, key, dims, {"n": count, "amount": amount},
+                  {"amount": Opportunity.amount})
+
+
+def new_customers(session: Session, *, first_day: date, end_day: date) -> int:
+    """Customers (account, else person, else the deal itself) whose first live won deal
+    closed in ``[first_day, end_day)``."""
+    customer = case(
+        (func.nullif(Opportunity.account_key, "").is_not(None),
+         literal("account:") + Opportunity.account_key),
+        (col(CrmRow.person_id).is_not(None),
+         literal("person:") + cast(CrmRow.person_id, String)),
+        else_=literal("opportunity:") + Opportunity.key)
+    firsts = (select(customer.label("customer"),
+                     func.min(Opportunity.close_date).label("first"))
+              .select_from(Opportunity)
+              .join(CrmRow, col(CrmRow.key) == Opportunity.person_record_key, isouter=True)
+              .where(_live_closed(None, end_day, won_only=True))
+              .group_by(customer).subquery())
+    found = session.execute(select(func.count()).select_from(firsts)
+                            .where(firsts.c.first >= first_day)).scalar_one()
+    return int(found)
+
+
+def won_by_day(session: Session, *, closed_from: date, closed_before: date,
+               by_segment: bool, by_team: bool) -> Tallies:
+    """``("amount", close_date, segment | None, team | None)``: live won revenue per day."""
+    stmt = select().select_from(Opportunity).where(
+        _live_closed(closed_from, closed_before, won_only=True))
+    dims: list[Expr] = [Opportunity.close_date]
+    facets: list[GroupBy] = [f for f, wanted in (("segment", by_segment), ("team", by_team))
+                             if wanted]
+    for facet in facets:
+        stmt, key = _deal_facet(stmt, facet)
+        dims.append(key)
+    found = _tally(session, stmt, None, dims, {"amount": amount},
+                   {"amount": Opportunity.amount}).get("", Counter())
+    out: Counter[Hashable] = Counter()
+    for (name, day, *keys), total in found.items():
+        named = dict(zip(facets, keys, strict=True))
+        out[(name, day, named.get("segment"), named.get("team"))] += total
+    return {"": out}
+
+
+def mql_count(session: Session, start: datetime, end: datetime, *,
+              version: int | None) -> Tallies:
+    """``("n", version)``: MQL events in the window."""
+    stmt = select().select_from(StageEvent).where(
+        StageEvent.stage == "mql", StageEvent.at >= start, StageEvent.at < end,
+        _mql_version(StageEvent, version))
+    return _tally(session, stmt, None, [StageEvent.definition_version], {"n": count})
