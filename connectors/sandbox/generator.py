@@ -37,6 +37,8 @@ __all__ = ["REFERENCE_DEFINITION", "default_anchor", "generate_world"]
 
 REFERENCE_DEFINITION = cat.REFERENCE_DEFINITION
 HISTORY_DAYS = 400
+# above this many people the records go to a temporary SQLite file behind a bounded cache
+ON_DISK_PEOPLE = 20_000
 
 
 def default_anchor() -> datetime:
@@ -57,7 +59,7 @@ def generate_world(*, seed: int = 7, people: int = 3000, anchor: datetime | None
 
 
 def _generate(seed: int, people: int, anchor: datetime) -> World:
-    world = World()
+    world = World.on_disk() if people > ON_DISK_PEOPLE else World()
     ctx = Ctx(world, random.Random(seed), anchor, anchor - timedelta(days=HISTORY_DAYS))
     make_owners(ctx, people)
     make_accounts(ctx, max(9, people // 4))

@@ -7,9 +7,9 @@ threads never change a table mid-iteration.
 from __future__ import annotations
 
 import json
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,16 +34,17 @@ from connectors.sandbox.hubspot_wire import (
     render_object,
     resolve_type,
 )
+from connectors.sandbox.store import Bounds
 from connectors.sandbox.world import Record, World
 
 MAX_PAGE = 100
 MAX_HISTORY_PAGE = 50
 MAX_BATCH = 100
-IdKey = tuple[int, int | str]
 
 
-def id_key(rec_id: str) -> IdKey:
-    return (0, int(rec_id)) if rec_id.isdigit() else (1, rec_id)
+def id_key(rec_id: str) -> int | str:
+    """How the store orders ids: numbers as numbers, before any non-numeric id."""
+    return int(rec_id) if rec_id.isdigit() else rec_id
 
 
 @dataclass
@@ -55,21 +56,9 @@ class HubSpotState:
     search_lag_seconds: float = 0
     webhooks: Any = None  # a WebhookSender, told about every write made through the API
     assoc: AssociationIndex = field(init=False)
-    _order: dict[str, tuple[Any, list[IdKey], list[str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.assoc = AssociationIndex(self.world.hubspot)
-
-    def sorted_ids(self, object_type: str) -> tuple[list[IdKey], list[str]]:
-        """Ids in numeric order, re-sorted only when the table's membership changed."""
-        table = self.world.hubspot.table(object_type)
-        stamp = (id(table), len(table), next(reversed(table), None))
-        cached = self._order.get(object_type)
-        if cached is None or cached[0] != stamp:
-            ids = sorted(table, key=id_key)
-            cached = (stamp, [id_key(i) for i in ids], ids)
-            self._order[object_type] = cached
-        return cached[1], cached[2]
 
     def resolve(self, object_type: str, rec_id: str, *, archived: bool = False,
                 id_property: str | None = None) -> Record:
@@ -130,19 +119,12 @@ def list_objects(state: HubSpotState, request: Request) -> Response:
     limit = max(1, min(query_int(params, "limit", 10), cap))
     after = params.get("after")
     with state.world.lock:
-        keys, ids = state.sorted_ids(object_type)
         table = state.world.hubspot.table(object_type)
-        start = bisect_right(keys, id_key(decode_cursor(after))) if after else 0
-        page: list[Record] = []
-        more = False
-        for rec_id in ids[start:]:
-            rec = table.get(rec_id)
-            if rec is None or bool(rec["archived"]) != archived:
-                continue
-            if len(page) == limit:
-                more = True
-                break
-            page.append(rec)
+        bounds = Bounds(gone=int(archived), ik_lo=id_key(decode_cursor(after)) if after else None,
+                        ik_lo_open=True)
+        page = list(islice(table.ordered("ik", bounds), limit + 1))
+        more = len(page) > limit
+        del page[limit:]
         results = [render_object(object_type, r, props, history,
                                  _associations(state, object_type, r["id"], assoc_names))
                    for r in page]
@@ -211,10 +193,9 @@ async def search_objects(state: HubSpotState, request: Request) -> Response:
     body = await read_json(request)
     props = body_list(body.get("properties"))
     with state.world.lock:
-        _, ids = state.sorted_ids(object_type)
         page, total, following = search(
             state.world.hubspot.table(object_type), object_type, body, now=state.now(),
-            lag_seconds=state.search_lag_seconds, cap=state.search_result_cap, id_order=ids)
+            lag_seconds=state.search_lag_seconds, cap=state.search_result_cap)
         results = [render_object(object_type, r, props) for r in page]
     answer: dict[str, Any] = {"total": total, "results": results}
     if following is not None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import fnmatch
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 from connectors.sandbox.hubspot_wire import WireError, modified_property
+from connectors.sandbox.store import Bounds, Table
 from connectors.sandbox.world import Record
 
 Props = dict[str, str | None]
@@ -263,13 +265,46 @@ def _query_predicate(query: str | None) -> Predicate | None:
     return match
 
 
-def search(table: dict[str, Record], object_type: str, body: dict[str, Any], *,
-           now: datetime, lag_seconds: float = 0, cap: int = 10_000,
-           id_order: list[str] | None = None) -> tuple[list[Record], int, int | None]:
-    """Answer (page of records, honest total, next offset or None).
+def index_plan(groups: Any, sorts: list[tuple[str, bool]], object_type: str
+               ) -> tuple[str, Bounds, bool] | None:
+    """How the store's indexes can answer a search: (order, bounds, bounds say it all).
 
-    ``id_order``, the table's ids already sorted, saves re-sorting matches by id.
+    The incremental-read shape (a range on the last-modified property, perhaps an id floor,
+    sorted by that property or by id) becomes an index range read; other filters of a single
+    group are still checked on each row. None: scan the table.
     """
+    modified = modified_property(object_type)
+    if sorts == [] or sorts == [("hs_object_id", False)]:
+        order = "ik"
+    elif sorts == [(modified, False)]:
+        order = "sk"
+    else:
+        return None
+    live = [g for g in groups or [] if g.get("filters")]
+    if len(live) > 1:
+        return None
+    bounds, exact = Bounds(gone=0, stamped=order == "sk"), True
+    for f in live[0]["filters"] if live else []:
+        name, op = f.get("propertyName"), str(f.get("operator") or "EQ").upper()
+        if name == modified and op in ("GT", "GTE", "EQ", "BETWEEN") and bounds.lo is None:
+            bounds.lo, bounds.lo_open = dt_key(_scalar(f["value"])), op == "GT"
+            if op in ("EQ", "BETWEEN"):
+                bounds.hi = dt_key(_scalar(f["value" if op == "EQ" else "highValue"]))
+        elif name == modified and op in ("LT", "LTE") and bounds.hi is None:
+            bounds.hi, bounds.hi_open = dt_key(_scalar(f["value"])), op == "LT"
+        elif name == "hs_object_id" and op in ("GT", "GTE") and bounds.ik_lo is None:
+            floor = num_key(_scalar(f["value"]))
+            bounds.ik_lo, bounds.ik_lo_open = floor, op == "GT"
+            exact = exact and floor is not None
+        else:
+            exact = False
+    return order, bounds, exact
+
+
+def search(table: Table, object_type: str, body: dict[str, Any], *,
+           now: datetime, lag_seconds: float = 0, cap: int = 10_000,
+           ) -> tuple[list[Record], int, int | None]:
+    """Answer (page of records, honest total, next offset or None)."""
     limit = body.get("limit", 10)
     try:
         limit = int(limit)
@@ -290,10 +325,38 @@ def search(table: dict[str, Record], object_type: str, body: dict[str, Any], *,
     text = _query_predicate(body.get("query"))
     sorts = parse_sorts(body.get("sorts"))
     cutoff = now - timedelta(seconds=lag_seconds) if lag_seconds > 0 else None
+    plan = None if cutoff is not None or text is not None else index_plan(
+        body.get("filterGroups"), sorts, object_type)
+    if plan is not None:
+        order, bounds, exact = plan
+        matched = [0]
+
+        def rows() -> Iterator[Record]:
+            for r in table.ordered(order, bounds):
+                if predicate is None or predicate(r["properties"]):
+                    matched[0] += 1
+                    yield r
+
+        stream = rows()
+        page = list(islice(stream, offset, offset + limit))
+        if exact:
+            total = table.count_within(bounds)
+        else:  # other filters too: count the rest of the range through them
+            for _ in stream:
+                pass
+            total = matched[0]
+    else:
+        page, total = _scan(table, object_type, sorts, predicate, text, cutoff, offset, limit)
+    following = offset + limit if offset + limit < total and limit > 0 else None
+    return page, total, following
+
+
+def _scan(table: Table, object_type: str, sorts: list[tuple[str, bool]],
+          predicate: Predicate | None, text: Predicate | None, cutoff: datetime | None,
+          offset: int, limit: int) -> tuple[list[Record], int]:
+    """Any other search: every row in id order through the filters, matches sorted once."""
     matched: list[Record] = []
-    scan = table.values() if id_order is None else (
-        table[i] for i in id_order if i in table)
-    for rec in scan:
+    for rec in table.ordered("ik"):
         if cutoff is not None:
             view = lagged_view(rec, object_type, cutoff)
             if view is None:
@@ -307,8 +370,5 @@ def search(table: dict[str, Record], object_type: str, body: dict[str, Any], *,
         if text is not None and not text(props):
             continue
         matched.append(rec)
-    sort_records(matched, sorts, in_id_order=id_order is not None)
-    total = len(matched)
-    page = matched[offset:offset + limit]
-    following = offset + limit if offset + limit < total and limit > 0 else None
-    return page, total, following
+    sort_records(matched, sorts, in_id_order=True)
+    return matched[offset:offset + limit], len(matched)

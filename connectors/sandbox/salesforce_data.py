@@ -1,7 +1,8 @@
 """Read endpoints of the Salesforce sandbox: query paging, getDeleted/getUpdated, describe.
 
-A query is filtered and sorted once; its rows are held by a locator and each
-``nextRecordsUrl`` page is a slice, so paging 100k rows costs what the pages cost.
+A query's result (``soql_result``) streams its pages from the store's indexes; a locator holds
+the result and the positions it reached, so paging a million rows costs what the pages cost
+and holds no more than a page.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 from connectors.sandbox.salesforce_schema import sf_datetime
 from connectors.sandbox.salesforce_state import Call, SalesforceError, SalesforceState, not_found
 from connectors.sandbox.soql import SoqlError, parse
-from connectors.sandbox.soql_eval import Compiler, Resolved, run
-from connectors.sandbox.world import Record
+from connectors.sandbox.soql_eval import Compiler, Resolved
+from connectors.sandbox.soql_result import Result, open_result
+from connectors.sandbox.store import Bounds, stamp_key
 
 DEFAULT_BATCH, MIN_BATCH, MAX_BATCH = 2000, 200, 2000
 ID_LIMIT = 600_000
@@ -33,12 +35,14 @@ def batch_size(headers: dict[str, str]) -> int | None:
     return None
 
 
-def _page(state: SalesforceState, call: Call, kind: str, rows: list[Record], project: Any,
+def _page(state: SalesforceState, call: Call, kind: str, rows: Result, project: Any,
           batch: int, offset: int, locator: str | None) -> dict[str, Any]:
-    end = offset + batch
     with state.world.lock:
-        records = [project(r) for r in rows[offset:end]]
-    body: dict[str, Any] = {"totalSize": len(rows), "done": end >= len(rows)}
+        found = rows.page(offset, batch)
+        records = [project(r) for r in found]
+        total = rows.total
+    end = offset + len(found)
+    body: dict[str, Any] = {"totalSize": total, "done": len(found) < batch or end >= total}
     if not body["done"]:
         locator = locator or state.cursors.open(rows, project, batch)
         body["nextRecordsUrl"] = f"/services/data/v{call.version}/{kind}/{locator}-{end}"
@@ -58,15 +62,16 @@ def query(state: SalesforceState, call: Call, kind: str) -> dict[str, Any]:
         parsed = parse(text)
         with state.world.lock:
             cq = Compiler(state.schema, org, call.version).compile(parsed)
-            rows = run(cq, org, include_deleted=kind == "queryAll")
+            rows = open_result(cq, parsed, org, include_deleted=kind == "queryAll")
     except SoqlError as exc:
         raise SalesforceError(400, exc.code, exc.message) from exc
     if cq.count is True:
-        return {"totalSize": len(rows), "done": True, "records": []}
+        with state.world.lock:
+            return {"totalSize": rows.total, "done": True, "records": []}
     if isinstance(cq.count, Resolved):
         get = cq.count.getter
         with state.world.lock:
-            n = sum(1 for r in rows if get(r) is not None)
+            n = sum(1 for r in rows.rows() if get(r) is not None)
         agg = {"attributes": {"type": "AggregateResult"}, "expr0": n}
         return {"totalSize": 1, "done": True, "records": [agg]}
     batch = batch_size(call.headers) or DEFAULT_BATCH
@@ -122,8 +127,9 @@ def replication(state: SalesforceState, call: Call, kind: str) -> dict[str, Any]
                     found[rec_id] = at
             ids = list(found)
         else:
-            ids = [r["Id"] for r in org.objects.get(sobject, {}).values()
-                   if not r.get("IsDeleted") and start <= r["SystemModstamp"] < latest]
+            table = org.objects.get(sobject)
+            window = Bounds(lo=stamp_key(start), hi=stamp_key(latest), hi_open=True, gone=0)
+            ids = [] if table is None else [r["Id"] for r in table.ordered("sk", window)]
     if len(ids) > ID_LIMIT:
         raise SalesforceError(400, "EXCEEDED_ID_LIMIT",
                               f"{kind} ids exceed the limit of {ID_LIMIT}")

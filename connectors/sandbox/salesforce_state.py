@@ -55,9 +55,9 @@ class Call:
 
 @dataclass
 class Cursor:
-    """A query result held for paging: the rows as ordered when the query ran."""
+    """An open query locator: the result it pages through (positions, or held rows)."""
 
-    rows: list[Record]
+    rows: Any
     project: Callable[[Record], dict[str, Any]]
     batch: int
     last_used: float
@@ -74,7 +74,7 @@ class CursorStore:
         self._next = 0
         self._lock = threading.Lock()
 
-    def open(self, rows: list[Record], project: Callable[[Record], dict], batch: int) -> str:
+    def open(self, rows: Any, project: Callable[[Record], dict], batch: int) -> str:
         with self._lock:
             self._next += 1
             locator = f"01gSANDBOX{self._next:08d}"

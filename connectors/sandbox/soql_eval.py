@@ -254,19 +254,3 @@ def _writer(ftype: str) -> Callable[[Any], Any]:
     if ftype in ("date", "time", "anyType"):
         return wire_value
     return lambda v: v.isoformat() if isinstance(v, date) else v
-
-
-def run(cq: CompiledQuery, org: SalesforceOrg, *, include_deleted: bool) -> list[Record]:
-    """Filter once, sort once, then LIMIT/OFFSET: the rows a cursor pages through."""
-    rows = org.objects.get(cq.sobject, {}).values()
-    pred = cq.predicate
-    if include_deleted:
-        out = list(rows) if pred is None else [r for r in rows if pred(r)]
-    elif pred is None:
-        out = [r for r in rows if not r.get("IsDeleted")]
-    else:
-        out = [r for r in rows if not r.get("IsDeleted") and pred(r)]
-    cq.sort(out)
-    start = cq.offset or 0
-    end = None if cq.limit is None else start + cq.limit
-    return out[start:end] if start or end is not None else out

@@ -1,9 +1,11 @@
 """The sandbox's data: one Salesforce org and one HubSpot portal, held as plain records.
 
 Both sandbox servers read and write these containers; the generator fills them and the live
-mode mutates them. Values are Python values (aware UTC datetimes, dates, bools, numbers,
-strings, None); each server turns them into its own wire format, so a record looks exactly
-like the real API's answer only once it crosses the socket.
+mode mutates them. Each object type is a ``Table`` (``store.py``): a dict-like view of records
+kept in SQLite, so a million-person world does not have to fit in memory. Values are Python
+values (aware UTC datetimes, dates, bools, numbers, strings, None); each server turns them
+into its own wire format, so a record looks exactly like the real API's answer only once it
+crosses the socket.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from connectors.sandbox.store import Keys, Store, Table, stamp_key
 
 Record = dict[str, Any]
 
@@ -38,11 +42,32 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _sf_keys(rec: Record) -> tuple[Any, str | None, int]:
+    return rec["Id"], stamp_key(rec.get("SystemModstamp")), int(bool(rec.get("IsDeleted")))
+
+
+def _hs_keys(object_type: str) -> Keys:
+    modified = modified_name(object_type)
+
+    def keys(rec: Record) -> tuple[Any, str | None, int]:
+        rid = rec["id"]
+        return (int(rid) if rid.isdigit() else rid, rec["properties"].get(modified),
+                int(bool(rec["archived"])))
+
+    return keys
+
+
+def modified_name(object_type: str) -> str:
+    """The property HubSpot stamps on every change of an object of this type."""
+    return "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
+
+
 @dataclass
 class SalesforceOrg:
     """Records per sObject, keyed by 18-character Id, with Salesforce field names."""
 
-    objects: dict[str, dict[str, Record]] = field(default_factory=dict)
+    store: Store = field(default_factory=Store)
+    objects: dict[str, Table] = field(default_factory=dict)
     # (sobject, id, deletedDate) for getDeleted; the recycle bin keeps the row with IsDeleted.
     deleted_log: list[tuple[str, str, datetime]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
@@ -54,8 +79,11 @@ class SalesforceOrg:
         prefix = SALESFORCE_PREFIXES.get(sobject, "a00")
         return f"{prefix}5g{n:010d}AAA"
 
-    def table(self, sobject: str) -> dict[str, Record]:
-        return self.objects.setdefault(sobject, {})
+    def table(self, sobject: str) -> Table:
+        found = self.objects.get(sobject)
+        if found is None:
+            found = self.objects[sobject] = self.store.table(f"sf_{sobject}", _sf_keys)
+        return found
 
     def insert(self, sobject: str, fields: Record, *, at: datetime) -> Record:
         """Create a record with its system fields stamped at ``at``."""
@@ -75,10 +103,12 @@ class SalesforceOrg:
         return rec
 
     def update(self, sobject: str, rec_id: str, fields: Record, *, at: datetime) -> Record:
-        rec = self.table(sobject)[rec_id]
+        table = self.table(sobject)
+        rec = table[rec_id]
         rec.update(fields)
         rec["LastModifiedDate"] = at
         rec["SystemModstamp"] = at
+        table[rec_id] = rec
         return rec
 
     def delete(self, sobject: str, rec_id: str, *, at: datetime) -> None:
@@ -102,7 +132,8 @@ class HubSpotPortal:
     Property values are strings, as HubSpot stores them.
     """
 
-    objects: dict[str, dict[str, Record]] = field(default_factory=dict)
+    store: Store = field(default_factory=Store)
+    objects: dict[str, Table] = field(default_factory=dict)
     # (from_type, to_type) -> from_id -> [(to_id, association_type_id)]
     associations: dict[tuple[str, str], dict[str, list[tuple[str, int]]]] = field(
         default_factory=dict
@@ -116,16 +147,19 @@ class HubSpotPortal:
         self.next_id += 1
         return str(self.next_id)
 
-    def table(self, object_type: str) -> dict[str, Record]:
-        return self.objects.setdefault(object_type, {})
+    def table(self, object_type: str) -> Table:
+        found = self.objects.get(object_type)
+        if found is None:
+            found = self.objects[object_type] = self.store.table(f"hs_{object_type}",
+                                                                 _hs_keys(object_type))
+        return found
 
     def insert(self, object_type: str, properties: dict[str, Any], *, at: datetime) -> Record:
         rec_id = str(properties.pop("hs_object_id", None) or self.new_id())
         props = {k: _hs_str(v) for k, v in properties.items()}
         props["hs_object_id"] = rec_id
         props.setdefault("createdate", _hs_str(at))
-        modified = "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
-        props[modified] = _hs_str(at)
+        props[modified_name(object_type)] = _hs_str(at)
         rec: Record = {
             "id": rec_id,
             "properties": props,
@@ -141,22 +175,25 @@ class HubSpotPortal:
     def update(
         self, object_type: str, rec_id: str, properties: dict[str, Any], *, at: datetime
     ) -> Record:
-        rec = self.table(object_type)[rec_id]
+        table = self.table(object_type)
+        rec = table[rec_id]
         for k, v in properties.items():
             value = _hs_str(v)
             if rec["properties"].get(k) != value:
                 rec["history"].setdefault(k, []).append((value, at))
             rec["properties"][k] = value
-        modified = "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
-        rec["properties"][modified] = _hs_str(at)
+        rec["properties"][modified_name(object_type)] = _hs_str(at)
         rec["updatedAt"] = at
+        table[rec_id] = rec
         return rec
 
     def archive(self, object_type: str, rec_id: str, *, at: datetime) -> None:
-        rec = self.table(object_type)[rec_id]
+        table = self.table(object_type)
+        rec = table[rec_id]
         rec["archived"] = True
         rec["archivedAt"] = at
         rec["updatedAt"] = at
+        table[rec_id] = rec
 
     def associate(self, from_type: str, from_id: str, to_type: str, to_id: str,
                   type_id: int) -> None:
@@ -197,3 +234,10 @@ class World:
     lock: threading.RLock = field(default_factory=threading.RLock)
     # what the generator intended, for tests that compare a sync with the truth
     truth: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def on_disk(cls, *, cache_limit: int = 4096, **kwargs: Any) -> World:
+        """A world whose records live in a temporary SQLite file behind a bounded cache."""
+        store = Store.on_disk(cache_limit=cache_limit)
+        return cls(salesforce=SalesforceOrg(store=store), hubspot=HubSpotPortal(store=store),
+                   **kwargs)

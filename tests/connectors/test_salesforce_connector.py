@@ -126,6 +126,7 @@ def test_ties_on_one_modstamp_across_a_page_boundary_lose_nothing(
     with sf_world.lock:
         for rec in leads[195:206]:  # 11 rows share one stamp around row 200
             rec["SystemModstamp"] = leads[195]["SystemModstamp"]
+            sf_world.salesforce.table("Lead")[rec["Id"]] = rec  # stored again: re-indexed
     everything = set(sf_world.salesforce.table("Lead"))
     tied = {r["Id"] for r in leads[195:206]}
     pages = list(sf_connector(batch_size=200).read("leads", None))
