@@ -7,6 +7,7 @@ directory, and the table says so.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import os
@@ -174,3 +175,22 @@ def _fmt(value: float | None) -> str:
     if abs(value) >= 10:
         return f"{value:.1f}"
     return f"{value:.3g}"
+
+
+def main(argv: Sequence[str] | None = None) -> list[Row]:
+    """``python -m bench.runner [--quick] [--only metrics ...] [--sqlite] [--results PATH]``:
+    a subset of the benchmarks, e.g. one being worked on, without the whole run."""
+    parser = argparse.ArgumentParser(prog="python -m bench.runner")
+    parser.add_argument("--quick", action="store_true", help="the small sizes")
+    parser.add_argument("--only", action="append", choices=BENCHMARKS,
+                        help="run this benchmark (repeatable); default: all")
+    parser.add_argument("--sqlite", action="store_true", help="never use PostgreSQL")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help=f"where to write the JSON (default {RESULTS.name})")
+    args = parser.parse_args(argv)
+    return run_all(quick=args.quick, only=args.only, results_path=args.results,
+                   use_postgres=not args.sqlite)
+
+
+if __name__ == "__main__":
+    main()
