@@ -16,14 +16,18 @@ from metrics.formulas import (
     cost_per_mql,
     cost_per_sal,
     durations,
+    durations_counts,
     forecast_accuracy,
     funnel_conversion,
     marketing_sourced_share,
     pipeline_velocity,
     rejection_reasons,
+    rejection_reasons_counts,
+    sales_cycle_counts,
     sales_cycle_length,
     sla_compliance,
     win_rate,
+    win_rate_totals,
 )
 
 
@@ -212,3 +216,23 @@ def test_rates_never_raise_and_stay_in_range(a: int, b: int, c: int) -> None:
     for result in (acceptance_rate(a, b, c), sla_compliance(a, b)):
         assert result.count == a + b
         assert result.value is None if a + b == 0 else 0 <= result.value <= 1
+
+
+def test_aggregate_forms_answer_as_the_list_forms() -> None:
+    assert rejection_reasons_counts({"No Budget": 2, " ": 1, None: 1}) == rejection_reasons(
+        ["No Budget", "No Budget", " ", ""])
+    assert durations_counts({30: 1, 60: 1, 240: 1}, {100: 1, 400: 1, 1380: 1}) == durations(
+        [60, 30, 240], [1380, 100, 400])
+    assert sales_cycle_counts({9: 1, 30: 1, 50: 1}, from_lead_created={61: 1, 12: 1}) == (
+        sales_cycle_length([50, 9, 30], from_lead_created=[61, 12]))
+    assert win_rate_totals(won=3, lost=1, won_amount=4500, lost_amount=2000) == win_rate(
+        [1000, 3000, 500], [2000])
+
+
+def test_aggregate_forms_refuse_what_cannot_be() -> None:
+    with pytest.raises(ValueError):
+        durations_counts({30: 2}, {100: 1})
+    with pytest.raises(ValueError):
+        win_rate_totals(won=-1, lost=0, won_amount=0, lost_amount=0)
+    with pytest.raises(ValueError):
+        rejection_reasons_counts({"No Budget": -1})

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from metrics.stats import mean, median, percentile, summary
+from metrics.stats import Ranked, mean, median, median_counts, percentile, summary, summary_counts
 
 ONE_TO_TEN = list(range(1, 11))
 
@@ -83,3 +84,26 @@ def test_median_agrees_with_the_standard_library(xs: list[float]) -> None:
 def test_percentile_stays_within_the_data(xs: list[float], q: float) -> None:
     result = percentile(xs, q)
     assert result is not None and min(xs) <= result <= max(xs)
+
+
+def test_a_histogram_reads_as_the_sorted_values_it_stands_for() -> None:
+    ranked = Ranked({30: 2, 9: 1, 50: 1, 7: 0})
+    assert list(ranked) == [9.0, 30.0, 30.0, 50.0]
+    assert (len(ranked), ranked[3]) == (4, 50.0)
+    with pytest.raises(IndexError):
+        ranked[4]
+
+
+def test_summary_of_a_histogram_is_the_summary_of_its_values() -> None:
+    # sorted 9, 30, 50 (see the sales-cycle world): median 30, mean 89/3, p90 46
+    assert summary_counts({9: 1, 30: 1, 50: 1}) == summary([9, 30, 50])
+    assert summary_counts({1: 1, 2: 1, 3: 1, 4: 1, 100: 1}) == {
+        "median": 3.0, "mean": 22.0, "p90": 61.6}
+    assert summary_counts({}) is None and median_counts({5: 0}) is None
+
+
+@given(st.lists(st.integers(min_value=-100_000, max_value=100_000), min_size=1, max_size=200))
+def test_histograms_give_exactly_what_the_list_gives(xs: list[int]) -> None:
+    counts = Counter(xs)
+    assert summary_counts(counts) == summary(xs)
+    assert median_counts(counts) == median(xs)
