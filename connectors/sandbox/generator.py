@@ -31,7 +31,8 @@ from connectors.sandbox.generator_salesforce import (
     salesforce_events,
     stray_opportunity,
 )
-from connectors.sandbox.world import World
+from connectors.sandbox.store import Bounds, stamp_key
+from connectors.sandbox.world import World, hs_stamp
 
 __all__ = ["REFERENCE_DEFINITION", "default_anchor", "generate_world"]
 
@@ -102,15 +103,13 @@ def _bulk_touch(ctx: Ctx) -> None:
     """System jobs that stamp many rows in one second: the ties a `>` cursor would lose."""
     rng, sf, hs = ctx.rng, ctx.world.salesforce, ctx.world.hubspot
     sf_at = (ctx.anchor - timedelta(days=2)).replace(hour=3, minute=0, second=0)
-    leads = [r for r in sf.table("Lead").values()
-             if not r["IsDeleted"] and r["SystemModstamp"] < sf_at]
-    for rec in rng.sample(leads, min(len(leads), max(5, len(leads) // 100))):
-        sf.update("Lead", rec["Id"], {}, at=sf_at)
+    leads = sf.table("Lead").ids(Bounds(hi=stamp_key(sf_at), hi_open=True, gone=0))
+    for rec_id in rng.sample(leads, min(len(leads), max(5, len(leads) // 100))):
+        sf.update("Lead", rec_id, {}, at=sf_at)
     hs_at = (ctx.anchor - timedelta(days=1)).replace(hour=4, minute=0, second=0)
-    contacts = [r for r in hs.table("contacts").values()
-                if not r["archived"] and r["updatedAt"] < hs_at]
-    for rec in rng.sample(contacts, min(len(contacts), max(5, len(contacts) // 100))):
-        hs.update("contacts", rec["id"], {}, at=hs_at)
+    contacts = hs.table("contacts").ids(Bounds(hi=hs_stamp(hs_at), hi_open=True, gone=0))
+    for rec_id in rng.sample(contacts, min(len(contacts), max(5, len(contacts) // 100))):
+        hs.update("contacts", rec_id, {}, at=hs_at)
 
 
 def _truth(ctx: Ctx, humans: list[Human], people: int) -> dict[str, Any]:
@@ -119,12 +118,11 @@ def _truth(ctx: Ctx, humans: list[Human], people: int) -> dict[str, Any]:
     bad = {(src, obj, rid) for src, obj, rid, _ in ctx.malformed}
 
     def sf_live(obj: str, rid: str | None) -> bool:
-        rec = sf.table(obj).get(rid or "")
-        return bool(rec) and not rec["IsDeleted"] and ("salesforce", obj, rid) not in bad
+        return sf.table(obj).gone(rid or "") is False and ("salesforce", obj, rid) not in bad
 
     def hs_live(rid: str | None) -> bool:
-        rec = hs.table("contacts").get(rid or "")
-        return bool(rec) and not rec["archived"] and ("hubspot", "contacts", rid) not in bad
+        return hs.table("contacts").gone(rid or "") is False and \
+            ("hubspot", "contacts", rid) not in bad
 
     persons = shared = 0
     funnel: Counter[str] = Counter()
@@ -146,9 +144,9 @@ def _truth(ctx: Ctx, humans: list[Human], people: int) -> dict[str, Any]:
         "persons": persons,
         "shared_persons": shared,
         "generated_people": people,
-        "salesforce_live": {obj: sum(1 for r in rows.values() if not r["IsDeleted"])
+        "salesforce_live": {obj: rows.count_within(Bounds(gone=0))
                             for obj, rows in sorted(sf.objects.items())},
-        "hubspot_live": {typ: sum(1 for r in rows.values() if not r["archived"])
+        "hubspot_live": {typ: rows.count_within(Bounds(gone=0))
                          for typ, rows in sorted(hs.objects.items())},
         "malformed": list(ctx.malformed),
         "merged": list(ctx.merged),

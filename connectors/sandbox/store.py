@@ -8,8 +8,8 @@ property in HubSpot), so a page is an index range read, never a scan of the whol
 
 Writes are write-back: a changed record stays in the cache marked dirty and reaches SQLite
 in batches, and always before a read that goes to SQLite. A small world's cache is unbounded,
-so it holds every record and SQLite serves only the ordered reads. Code that changes a record in place must
-store it again (``table[id] = rec``), as the world's writers do.
+so it holds every record and SQLite serves only the ordered reads. Code that changes a record
+in place must store it again (``table[id] = rec``), as the world's writers do.
 """
 
 from __future__ import annotations
@@ -232,6 +232,22 @@ class Table(MutableMapping[str, Record]):
         where, args = (bounds or Bounds()).sql()
         for _, rec, pos in self._rows(order, where=where, args=args, after=after):
             yield pos, rec
+
+    def ids(self, bounds: Bounds | None = None) -> list[str]:
+        """Ids within ``bounds`` in insertion order, without loading their records."""
+        where, args = (bounds or Bounds()).sql()
+        return [rec_id for rec_id, _, _ in self._rows("seq", want_data=False, where=where,
+                                                       args=args)]
+
+    def gone(self, rec_id: str) -> bool | None:
+        """Whether the record is deleted (archived); None when there is no such record."""
+        rec = self.cache.get(rec_id)
+        if rec is not None or self.limit is None:
+            return None if rec is None else bool(self.keys(rec)[2])
+        with self.store.lock:
+            row = self.store.db.execute(f"SELECT gone FROM {self.name} WHERE id = ?",
+                                        (rec_id,)).fetchone()
+        return None if row is None else bool(row[0])
 
     def count_within(self, bounds: Bounds) -> int:
         where, args = bounds.sql()

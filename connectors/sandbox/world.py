@@ -212,6 +212,11 @@ class HubSpotPortal:
         self.merged_into[loser_id] = primary_id
 
 
+def hs_stamp(at: datetime) -> str:
+    """An instant as HubSpot stores it, which is also how its tables order stamps."""
+    return _hs_str(at) or ""
+
+
 def _hs_str(value: Any) -> str | None:
     """HubSpot stores every property as a string; datetimes as ISO 8601 with milliseconds."""
     if value is None:
