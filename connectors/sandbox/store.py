@@ -76,7 +76,7 @@ class Table(MutableMapping[str, Record]):
         self.store, self.keys, self.limit = store, keys, limit
         self.name = '"t_' + "".join(c for c in name if c.isalnum() or c == "_") + '"'
         self.cache: dict[str, Record] = {}
-        self.dirty: set[str] = set()
+        self.dirty: dict[str, None] = {}  # insertion order: new rows get their seq in it
         self.count = 0
         n = self.name
         with store.lock:
@@ -124,7 +124,7 @@ class Table(MutableMapping[str, Record]):
         if rec_id not in self:
             self.count += 1
         self.cache[rec_id] = rec
-        self.dirty.add(rec_id)
+        self.dirty[rec_id] = None
         if self.limit and (len(self.dirty) >= FLUSH_AT or len(self.cache) > self.limit):
             self.flush()
 
@@ -132,7 +132,7 @@ class Table(MutableMapping[str, Record]):
         if rec_id not in self:
             raise KeyError(rec_id)
         self.cache.pop(rec_id, None)
-        self.dirty.discard(rec_id)
+        self.dirty.pop(rec_id, None)
         with self.store.lock:
             self.store.db.execute(f"DELETE FROM {self.name} WHERE id = ?", (rec_id,))
         self.count -= 1
