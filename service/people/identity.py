@@ -1,197 +1,271 @@
-"""Identity resolution: fold CRM rows into one person per human.
+"""Identity resolution: fold CRM rows into one person per human, a page at a time.
 
 Rules, in order: a row already linked stays with its person; rows that share a normalised
 email are one person; a row's explicit claims (HubSpot's Salesforce ids, a converted lead's
 contact) link the claimed rows to the same person even before those rows arrive; a CRM merge
 folds the loser's person into the winner's. When two persons turn out to be one, the lower id
 survives and the other points at it, so ids handed out earlier still resolve.
+
+A page is resolved in memory against what two queries loaded (open links of every key the
+page mentions, live persons by email); persons new in the page are placeholders (negative
+tokens) until ``finish`` inserts them, with their links, in one statement each. Only merges of
+persons that already existed touch other rows one by one, and those are rare.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, text, update
 from sqlmodel import Session, col, select
 
 from connectors.records import PersonRecord, record_key
-from service.db import utcnow
 from service.people.models import Person, PersonLink, StageEvent
+from service.sync.bulk import among
 from service.sync.models import CrmRow
 
 
-class IdentityResolver:
-    """Works within one page's transaction; caches what it looked up."""
+@dataclass
+class _Link:
+    person: int  # a token: a person id, or a negative placeholder
+    key: str
+    reason: str
+    valid_to: datetime | None = None
 
-    def __init__(self, session: Session) -> None:
+
+class IdentityResolver:
+    """Resolves one page's person rows; call ``prefetch`` first and ``finish`` last."""
+
+    def __init__(self, session: Session, *, now: datetime) -> None:
         self.session = session
-        self.touched: set[int] = set()
-        # what the page's records will look up, fetched once (see ``prefetch``)
-        self._links: dict[str, list[PersonLink]] | None = None
-        self._emails: dict[str, set[int]] | None = None
-        self._page: list[PersonRecord] = []
+        self.now = now
+        self._parent: dict[int, int] = {}  # union-find over tokens
+        self._links: dict[str, list[int]] = {}  # record key -> tokens of its open links
+        self._emails: dict[str, set[int]] = {}
+        self._new: dict[int, dict[str, Any]] = {}  # placeholder -> its person's first values
+        self._pending: list[_Link] = []
+        self._detached: list[str] = []  # keys whose stored open links close
+        self._moves: list[int] = []  # stored persons folded into another, in order
+        self._touched: set[int] = set()
+        self._assigned: dict[str, int] = {}  # row key -> token
+
+    # -- lookups -------------------------------------------------------------------------
 
     def prefetch(self, records: Iterable[PersonRecord]) -> None:
-        """Load the open links and the persons by email a page needs, in two queries."""
-        self._page = list(records)
+        """Load the open links and the live persons by email the page needs, in two queries."""
         keys: set[str] = set()
         emails: set[str] = set()
-        for rec in self._page:
+        for rec in records:
             keys.add(rec.key)
             keys.update(rec.xrefs)
             if rec.converted_contact_key:
                 keys.add(rec.converted_contact_key)
+            if rec.merged_into:
+                keys.add(record_key(rec.source, rec.object, rec.merged_into))
             if rec.normalised_email:
                 emails.add(rec.normalised_email)
-        self._links = {k: [] for k in keys}
-        for link in self.session.exec(select(PersonLink).where(
-                col(PersonLink.record_key).in_(keys), col(PersonLink.valid_to).is_(None))):
-            self._links[link.record_key].append(link)
-        self._emails = {e: set() for e in emails}
-        for pid, email in self.session.exec(select(Person.id, Person.email).where(
-                col(Person.email).in_(emails), col(Person.merged_into).is_(None))):
-            self._emails[email].add(pid)  # type: ignore[index, arg-type]
+        self._load_links(keys)
+        for email in emails:
+            self._emails.setdefault(email, set())
+        if emails:
+            for pid, email in self.session.exec(select(Person.id, Person.email).where(
+                    among(self.session, Person.email, emails),
+                    col(Person.merged_into).is_(None))):
+                self._emails[email].add(pid)  # type: ignore[index, arg-type]
+        self._load_roots({p for ps in self._links.values() for p in ps})
 
-    def _open_links(self, keys: list[str]) -> list[PersonLink]:
-        if self._links is not None and all(k in self._links for k in keys):
-            return [link for k in keys for link in self._links[k]]
-        return list(self.session.exec(
-            select(PersonLink).where(col(PersonLink.record_key).in_(keys),
-                                     col(PersonLink.valid_to).is_(None))))
+    def _load_links(self, keys: set[str]) -> None:
+        keys = {k for k in keys if k not in self._links}
+        if not keys:
+            return
+        for key in keys:
+            self._links[key] = []
+        for key, pid in self.session.exec(select(PersonLink.record_key, PersonLink.person_id)
+                                          .where(among(self.session, PersonLink.record_key, keys),
+                                                 col(PersonLink.valid_to).is_(None))
+                                          .order_by(col(PersonLink.id))):
+            self._links[key].append(pid)
 
-    def _persons_with_email(self, email: str) -> set[int]:
-        if self._emails is not None and email in self._emails:
-            return set(self._emails[email])
-        found = self.session.exec(select(Person.id).where(Person.email == email,
-                                                          col(Person.merged_into).is_(None)))
-        return {pid for pid in found if pid is not None}
+    def _load_roots(self, ids: set[int]) -> None:
+        """Open links point at live persons; follow any that a merge left behind."""
+        todo = {i for i in ids if i > 0 and i not in self._parent}
+        while todo:
+            found = dict(self.session.exec(select(Person.id, Person.merged_into).where(
+                among(self.session, Person.id, todo),
+                col(Person.merged_into).is_not(None))).all())
+            for pid, into in found.items():
+                if pid is not None and into is not None and pid != into:
+                    self._parent[pid] = into
+            todo = {i for i in found.values() if i is not None and i not in self._parent} - set(
+                found)
 
-    def _remember_link(self, link: PersonLink) -> None:
-        if self._links is not None and link.record_key in self._links:
-            self._links[link.record_key].append(link)
+    def _open(self, key: str) -> list[int]:
+        if key not in self._links:
+            self._load_links({key})
+            self._load_roots(set(self._links[key]))
+        return self._links[key]
 
-    def resolve(self, rec: PersonRecord, row: CrmRow) -> int:
-        """Attach ``row`` (a live person row) to its person and answer that person's id."""
-        now = utcnow()
+    def find(self, token: int) -> int:
+        root = token
+        while root in self._parent:
+            root = self._parent[root]
+        while token != root:  # path compression
+            self._parent[token], token = root, self._parent[token]
+        return root
+
+    # -- the rules -----------------------------------------------------------------------
+
+    def resolve(self, rec: PersonRecord) -> None:
+        """Attach the row of ``rec`` (a live person row) to its person."""
         claims = list(rec.xrefs)
         if rec.converted_contact_key:
             claims.append(rec.converted_contact_key)
         keys = [rec.key, *claims]
-        candidates: set[int] = set()
-        links = self._open_links(keys)
-        candidates.update(link.person_id for link in links)
+        candidates = {self.find(p) for key in keys for p in self._open(key)}
         email = rec.normalised_email
         if email:
-            candidates.update(self._persons_with_email(email))
+            candidates.update(self.find(p) for p in self._emails.get(email, ()))
         if candidates:
-            person_id = self.merge_persons(candidates, at=now)
+            person = self.merge(candidates)
         else:
-            # a Core insert: the id comes back without flushing the whole page's changes
-            with self.session.no_autoflush:
-                person_id = self.session.execute(
-                    insert(Person).values(email=email, created_at=rec.created_at,
-                                          stage="inquiry", live=True, dirty=True,
-                                          updated_at=now).returning(Person.id)).scalar_one()
-            if email and self._emails is not None:
-                self._emails.setdefault(email, set()).add(person_id)
-        linked = {link.record_key for link in links if link.person_id == person_id}
+            person = -(len(self._new) + 1)
+            self._new[person] = {"email": email, "created_at": rec.created_at}
+            if email:
+                self._emails.setdefault(email, set()).add(person)
         for key in keys:
-            if key not in linked:
-                reason = "new" if key == rec.key and not candidates else (
-                    "record" if key == rec.key else "claim")
-                if key == rec.key and email and candidates:
-                    reason = "email"
-                link = PersonLink(person_id=person_id, record_key=key, reason=reason,
-                                  valid_from=now)
-                self.session.add(link)
-                self._remember_link(link)
-        row.person_id = person_id
-        self.touched.add(person_id)
-        return person_id
+            if any(self.find(p) == person for p in self._links[key]):
+                continue
+            reason = "new" if key == rec.key and not candidates else (
+                "record" if key == rec.key else "claim")
+            if key == rec.key and email and candidates:
+                reason = "email"
+            self._link(person, key, reason)
+        self._assigned[rec.key] = person
+        self._touched.add(person)
 
-    def detach(self, row: CrmRow, *, at: datetime) -> None:
+    def detach(self, key: str, person: int | None) -> None:
         """A deleted row stops counting for its person; the link history keeps it."""
-        if self._links is not None and row.key in self._links:
-            self._links[row.key] = []
-        self.session.exec(
-            update(PersonLink)
-            .where(col(PersonLink.record_key) == row.key, col(PersonLink.valid_to).is_(None))
-            .values(valid_to=at)
-        )
-        if row.person_id is not None:
-            self.touched.add(row.person_id)
+        self._links[key] = []
+        self._detached.append(key)
+        for link in self._pending:
+            if link.key == key and link.valid_to is None:
+                link.valid_to = self.now
+        if person is not None:
+            self._touched.add(person)
 
-    def fold_merge(self, loser: CrmRow, winner_key: str, *, at: datetime) -> None:
+    def fold_merge(self, loser_key: str, person: int | None, winner_key: str) -> None:
         """A CRM merge: the loser's person and the winner's are the same human."""
+        person = self._assigned.get(loser_key, person)
         persons: set[int] = set()
-        if loser.person_id is not None:
-            persons.add(loser.person_id)
-        winner_links = self.session.exec(
-            select(PersonLink.person_id).where(PersonLink.record_key == winner_key,
-                                               col(PersonLink.valid_to).is_(None))
-        ).all()
-        persons.update(winner_links)
-        if not winner_links and loser.person_id is not None:
+        if person is not None:
+            persons.add(self.find(person))
+        winners = self._open(winner_key)
+        persons.update(self.find(p) for p in winners)
+        if not winners and person is not None:
             # the winner has not arrived yet: claim it for the loser's person
-            claim = PersonLink(person_id=loser.person_id, record_key=winner_key,
-                               reason="merge", valid_from=at)
-            self.session.add(claim)
-            self._remember_link(claim)
+            self._link(person, winner_key, "merge")
         if persons:
-            survivor = self.merge_persons(persons, at=at)
-            loser.person_id = survivor
-        self.detach(loser, at=at)
+            person = self.merge(persons)
+            self._assigned[loser_key] = person
+        self.detach(loser_key, person)
 
-    def merge_persons(self, ids: Iterable[int], *, at: datetime) -> int:
-        """Fold several persons into the lowest id (following earlier merges first)."""
-        roots = {self._root(pid) for pid in ids}
-        survivor = min(roots)
-        if len(roots) > 1:
-            self._forget()
-        for loser in sorted(roots - {survivor}):
-            self._move(loser, survivor, at=at)
-        self.touched.add(survivor)
+    def merge(self, roots: set[int]) -> int:
+        """Fold persons into the lowest stored id (a placeholder only if none is stored)."""
+        survivor = min(roots, key=lambda t: (t < 0, abs(t)))
+        for loser in sorted(roots - {survivor}, key=lambda t: (t < 0, abs(t))):
+            self._parent[loser] = survivor
+            if loser > 0:
+                self._moves.append(loser)
+        self._touched.add(survivor)
         return survivor
 
-    def _forget(self) -> None:
-        """Links moved or closed: load the page's lookups afresh."""
-        self.session.flush()
-        if self._links is not None:
-            self.prefetch(self._page)
+    def _link(self, person: int, key: str, reason: str) -> None:
+        self._pending.append(_Link(person, key, reason))
+        self._links.setdefault(key, []).append(person)
 
-    def _root(self, person_id: int) -> int:
-        seen = set()
-        while True:
-            merged = self.session.exec(
-                select(Person.merged_into).where(Person.id == person_id)
-            ).first()
-            if merged is None or person_id in seen:
-                return person_id
-            seen.add(person_id)
-            person_id = merged
+    # -- writing -------------------------------------------------------------------------
 
-    def _move(self, loser: int, survivor: int, *, at: datetime) -> None:
-        links = self.session.exec(
-            select(PersonLink).where(PersonLink.person_id == loser,
-                                     col(PersonLink.valid_to).is_(None))
-        ).all()
-        for link in links:
-            link.valid_to = at
-            self.session.add(PersonLink(person_id=survivor, record_key=link.record_key,
-                                        reason="merge", valid_from=at))
-        self.session.exec(update(CrmRow).where(col(CrmRow.person_id) == loser)
-                          .values(person_id=survivor))
+    def finish(self) -> tuple[dict[str, int], set[int]]:
+        """Write the page's identity changes; answer row key -> person id, and touched ids."""
+        for loser in self._moves:
+            self._move(loser, self.find(loser))
+        if self._detached:
+            self.session.execute(
+                update(PersonLink)
+                .where(among(self.session, PersonLink.record_key, set(self._detached)),
+                       col(PersonLink.valid_to).is_(None))
+                .values(valid_to=self.now).execution_options(synchronize_session=False))
+        ids = self._insert_persons()
+
+        def real(token: int) -> int:
+            root = self.find(token)
+            return ids[root] if root < 0 else root
+
+        links, seen = [], set()
+        for link in self._pending:
+            person = real(link.person)
+            if link.valid_to is None:
+                if (person, link.key) in seen:
+                    continue
+                seen.add((person, link.key))
+            links.append({"person_id": person, "record_key": link.key, "reason": link.reason,
+                          "valid_from": self.now, "valid_to": link.valid_to})
+        if links:
+            self.session.execute(insert(PersonLink.__table__), links)  # type: ignore[attr-defined]
+        touched = {real(t) for t in self._touched} - set(self._moves)
+        return {key: real(t) for key, t in self._assigned.items()}, touched
+
+    def _insert_persons(self) -> dict[int, int]:
+        """The page's new persons in one executemany INSERT, ids in the order created.
+
+        PostgreSQL hands out the ids from the table's sequence in one query, so the insert
+        needs no RETURNING (which would make the driver parse one huge statement per batch).
+        """
+        roots = sorted((t for t in self._new if self.find(t) == t), reverse=True)
+        if not roots:
+            return {}
+        rows = [{"email": self._new[t]["email"], "created_at": self._new[t]["created_at"],
+                 "stage": "inquiry", "live": True, "dirty": True, "updated_at": self.now}
+                for t in roots]
+        table = Person.__table__  # type: ignore[attr-defined]
+        if self.session.get_bind().dialect.name == "postgresql":
+            ids = list(self.session.execute(
+                text("SELECT nextval(pg_get_serial_sequence('person', 'id')) "
+                     "FROM generate_series(1, :n)"), {"n": len(rows)}).scalars())
+            for row, pid in zip(rows, ids, strict=True):
+                row["id"] = pid
+            self.session.execute(insert(table), rows)
+        else:
+            ids = self.session.execute(
+                insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                rows).scalars().all()
+        return dict(zip(roots, ids, strict=True))
+
+    def _move(self, loser: int, survivor: int) -> None:
+        """Everything of a stored person goes to the survivor; the loser points at it."""
+        at = self.now
+        keys = self.session.exec(select(PersonLink.record_key).where(
+            PersonLink.person_id == loser, col(PersonLink.valid_to).is_(None))).all()
+        if keys:
+            self.session.execute(
+                update(PersonLink).where(col(PersonLink.person_id) == loser,
+                                         col(PersonLink.valid_to).is_(None))
+                .values(valid_to=at).execution_options(synchronize_session=False))
+            self.session.execute(insert(PersonLink.__table__), [  # type: ignore[attr-defined]
+                {"person_id": survivor, "record_key": k, "reason": "merge", "valid_from": at,
+                 "valid_to": None} for k in keys])
+        self.session.execute(update(CrmRow).where(col(CrmRow.person_id) == loser)
+                             .values(person_id=survivor)
+                             .execution_options(synchronize_session=False))
         # derived events are rebuilt for the survivor; the loser's are dropped
-        for event in self.session.exec(select(StageEvent).where(StageEvent.person_id == loser)):
-            self.session.delete(event)
-        person = self.session.get(Person, loser)
-        if person is not None:
-            person.merged_into = survivor
-            person.live = False
-            person.updated_at = at
-        self.session.flush()
-        self.touched.discard(loser)
+        self.session.execute(delete(StageEvent).where(col(StageEvent.person_id) == loser)
+                             .execution_options(synchronize_session=False))
+        self.session.execute(update(Person).where(col(Person.id) == loser)
+                             .values(merged_into=survivor, live=False, updated_at=at)
+                             .execution_options(synchronize_session=False))
 
 
 def owner_key(source: str, owner_id: str | None) -> str | None:

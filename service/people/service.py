@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, delete, select
 
 from connectors.records import normalise_email
@@ -16,6 +17,7 @@ from service.people.decisions import DEFAULT_MAPPING, StatusMapping
 from service.people.events import OppFacts, PersonRow, StatusChange, derive_events
 from service.people.identity import owner_key
 from service.people.models import Person, StageEvent
+from service.sync.bulk import among
 from service.sync.models import CrmRow
 
 PERSON_FIELDS = ("first_name", "last_name", "title", "country", "lead_source", "score")
@@ -23,37 +25,53 @@ PERSON_FIELDS = ("first_name", "last_name", "title", "country", "lead_source", "
 
 def refresh_persons(session: Session, person_ids: Iterable[int],
                     mapping: StatusMapping = DEFAULT_MAPPING) -> None:
-    """Recompute each person from its live rows, in a few queries for the whole batch."""
+    """Recompute each person from its live rows, in a few set-based statements per batch.
+
+    Plain rows are read (no ORM objects), every person is written by one executemany
+    UPDATE, and the stage is worked out from the events in memory rather than read back.
+    """
     ids = sorted(set(person_ids))
     if not ids:
         return
     now = utcnow()
-    persons = {p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(ids)))}
-    rows_by_person: dict[int, list[CrmRow]] = defaultdict(list)
-    for row in session.exec(select(CrmRow).where(col(CrmRow.person_id).in_(ids),
-                                                 CrmRow.kind == "person")):
-        assert row.person_id is not None
+    persons = {pid: (merged, created) for pid, merged, created in session.execute(
+        select(Person.id, Person.merged_into, Person.created_at)
+        .where(among(session, Person.id, ids)))}
+    rows_by_person: dict[int, list[Any]] = defaultdict(list)
+    for row in session.execute(select(CrmRow.key, CrmRow.source, CrmRow.payload,
+                                      CrmRow.modstamp, CrmRow.created_at, CrmRow.person_id)
+                               .where(among(session, CrmRow.person_id, ids),
+                                      CrmRow.kind == "person", col(CrmRow.deleted).is_(False))):
         rows_by_person[row.person_id].append(row)
     keys = [r.key for rows in rows_by_person.values() for r in rows]
-    changes: dict[str, list[FieldChange]] = defaultdict(list)
-    opps: dict[str, list[Opportunity]] = defaultdict(list)
+    changes: dict[str, list[Any]] = defaultdict(list)
+    opps: dict[str, list[Any]] = defaultdict(list)
     if keys:
-        for ch in session.exec(select(FieldChange).where(col(FieldChange.record_key).in_(keys),
-                                                         FieldChange.field == "status")):
+        for ch in session.execute(select(FieldChange.key, FieldChange.record_key,
+                                         FieldChange.new_value, FieldChange.at)
+                                  .where(among(session, FieldChange.record_key, keys),
+                                         FieldChange.field == "status")):
             changes[ch.record_key].append(ch)
-        for opp in session.exec(select(Opportunity).where(
-                col(Opportunity.person_record_key).in_(keys), Opportunity.live)):
-            assert opp.person_record_key is not None
+        for opp in session.execute(select(Opportunity.key, Opportunity.person_record_key,
+                                          Opportunity.created_at, Opportunity.is_closed,
+                                          Opportunity.is_won, Opportunity.close_date)
+                                   .where(among(session, Opportunity.person_record_key, keys),
+                                          Opportunity.live)):
             opps[opp.person_record_key].append(opp)
-    session.exec(delete(StageEvent).where(col(StageEvent.person_id).in_(ids),
-                                          StageEvent.origin == "crm"))
+    session.execute(delete(StageEvent).where(among(session, StageEvent.person_id, ids),
+                                             StageEvent.origin == "crm"))
+    others: dict[int, list[tuple[Any, int, str]]] = defaultdict(list)
+    for pid, at, ev_id, stage in session.execute(
+            select(StageEvent.person_id, StageEvent.at, StageEvent.id, StageEvent.stage)
+            .where(among(session, StageEvent.person_id, ids))):
+        others[pid].append((at, ev_id, stage))
     events: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for pid in ids:
-        person = persons.get(pid)
-        if person is None or person.merged_into is not None:
+        if pid not in persons or persons[pid][0] is not None:
             continue
-        live_rows = [r for r in rows_by_person.get(pid, []) if not r.deleted]
-        _apply_fields(person, live_rows)
+        live_rows = rows_by_person.get(pid, [])
+        values = _fields(live_rows, persons[pid][1])
         facts = [_row_facts(r) for r in live_rows]
         status_changes = [
             StatusChange(key=ch.key, record_key=ch.record_key, source=r.source,
@@ -66,13 +84,30 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
         events.extend({"person_id": pid, "stage": ev.stage, "at": ev.at,
                        "source_ref": ev.source_ref[:200], "reason": ev.reason,
                        "origin": "crm", "definition_version": None} for ev in derived)
-        person.updated_at = now
-        person.dirty = True
-        session.add(person)
+        # the last event reached; new events sort after stored ones at the same instant
+        timeline = [*others.get(pid, []),
+                    *((ev.at, 1 << 62, ev.stage) for ev in derived)]
+        last = max(timeline, key=lambda e: (e[0], e[1]), default=None)
+        updates.append({"pid": pid, **values, "stage": last[2] if last else "inquiry",
+                        "updated_at": now, "dirty": True})
     if events:
-        session.execute(insert(StageEvent), events)
-    session.flush()
-    restage(session, ids)
+        session.execute(insert(StageEvent.__table__), events)  # type: ignore[attr-defined]
+    _update_persons(session, updates)
+
+
+def _update_persons(session: Session, updates: list[dict[str, Any]]) -> None:
+    """One executemany UPDATE per shape of values; loaded Person objects are expired."""
+    table = Person.__table__  # type: ignore[attr-defined]
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for values in updates:
+        shapes[tuple(n for n in values if n != "pid")].append(values)
+    for names, group in shapes.items():
+        session.execute(update(table).where(table.c.id == bindparam("pid"))
+                        .values({n: bindparam(n) for n in names}), group)
+    ids = {values["pid"] for values in updates}
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Person) and obj.id in ids:
+            session.expire(obj)
 
 
 def restage(session: Session, ids: list[int]) -> None:
@@ -87,9 +122,7 @@ def restage(session: Session, ids: list[int]) -> None:
             person.stage = latest.get(pid, (None, "inquiry"))[1]
 
 
-def _row_facts(row: CrmRow) -> PersonRow:
-    from datetime import datetime
-
+def _row_facts(row: Any) -> PersonRow:
     p = row.payload
     converted = p.get("converted_at")
     return PersonRow(key=row.key, source=row.source, created_at=row.created_at,
@@ -97,11 +130,11 @@ def _row_facts(row: CrmRow) -> PersonRow:
                      converted_at=datetime.fromisoformat(converted) if converted else None)
 
 
-def _apply_fields(person: Person, rows: list[CrmRow]) -> None:
+def _fields(rows: list[Any], created_at: datetime | None) -> dict[str, Any]:
     """Newest non-empty value wins per field; the earliest creation is the person's."""
-    person.live = bool(rows)
-    if not rows:
-        return
+    values: dict[str, Any] = {"live": bool(rows)}
+    if not rows:  # every row deleted: the person keeps its last known fields
+        return values
     newest_first = sorted(rows, key=lambda r: (r.modstamp, r.key), reverse=True)
 
     def pick(name: str) -> Any:
@@ -112,12 +145,11 @@ def _apply_fields(person: Person, rows: list[CrmRow]) -> None:
         return None
 
     for name in PERSON_FIELDS:
-        setattr(person, name, pick(name))
-    person.email = normalise_email(pick("email"))
-    for r in newest_first:
-        if r.payload.get("owner_id"):
-            person.owner_key = owner_key(r.source, r.payload["owner_id"])
-            break
-    person.account_key = pick("account_key")
+        values[name] = pick(name)
+    values["email"] = normalise_email(pick("email"))
+    values["owner_key"] = next((owner_key(r.source, r.payload["owner_id"])
+                                for r in newest_first if r.payload.get("owner_id")), None)
+    values["account_key"] = pick("account_key")
     created = [r.created_at for r in rows if r.created_at is not None]
-    person.created_at = min(created) if created else person.created_at
+    values["created_at"] = min(created) if created else created_at
+    return values

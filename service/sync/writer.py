@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import func
+from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, select
 
 from connectors.records import (
@@ -31,6 +33,7 @@ from connectors.records import (
 from service.crm.models import Account, Activity, Campaign, FieldChange, Opportunity, Owner
 from service.db import utcnow
 from service.people.identity import IdentityResolver, owner_key
+from service.sync.bulk import among, upsert
 from service.sync.locks import lock_persons
 from service.sync.models import CrmRow, Quarantined
 
@@ -68,82 +71,127 @@ def payload_of(rec: AnyRecord) -> tuple[dict[str, Any], str]:
 
 
 def apply_page(session: Session, records: Sequence[AnyRecord | Malformed]) -> PageResult:
-    """Upsert a page's records, resolve identities and quarantine what failed validation."""
+    """Upsert a page's records, resolve identities and quarantine what failed validation.
+
+    Set-based: one query loads what is stored for the page's keys, changes are decided in
+    Python, and each table gets one upsert; nothing is flushed row by row.
+    """
     lock_persons(session)
     result = PageResult(fetched=len(records))
     now = utcnow()
-    keys = [r.key for r in records]
-    rows = session.exec(select(CrmRow).where(col(CrmRow.key).in_(keys)))
-    existing = {row.key: row for row in rows}
-    quarantined = {q.key: q for q in session.exec(
-        select(Quarantined).where(col(Quarantined.key).in_(keys)))}
-    identity = IdentityResolver(session)
-    identity.prefetch([r for r in records if isinstance(r, PersonRecord) and not r.deleted])
-    entities = _prefetch(session, records)
-    fresh: dict[str, AnyRecord] = {}  # rows never stored and not persons: one bulk insert
+    latest: dict[str, AnyRecord] = {}  # a later copy of a key in the same page wins
+    malformed: dict[str, Malformed] = {}
     for rec in records:
         if isinstance(rec, Malformed):
-            _quarantine(session, rec, quarantined.get(rec.key), now)
             result.quarantined += 1
-            continue
-        if rec.key in quarantined:  # fixed at the source: it leaves quarantine
-            session.delete(quarantined.pop(rec.key))
-        if not isinstance(rec, PersonRecord) and rec.key not in existing:
-            fresh[rec.key] = rec  # a later copy in the same page wins
-            continue
-        row = existing.get(rec.key)
-        outcome = _upsert_row(session, rec, row, now)
-        if outcome == "unchanged":
-            continue
-        row = existing[rec.key] = outcome[1]
-        change = outcome[0]
-        setattr(result, change, getattr(result, change) + 1)
-        _apply_entity(session, rec, entities)
-        if isinstance(rec, PersonRecord):
-            if rec.merged_into:
-                winner = record_key(rec.source, rec.object, rec.merged_into)
-                identity.fold_merge(row, winner, at=now)
-            elif rec.deleted:
-                identity.detach(row, at=now)
-            else:
-                identity.resolve(rec, row)
-    _insert_fresh(session, list(fresh.values()), result, now)
-    session.flush()
-    result.touched_persons = identity.touched | _referenced_persons(session, records)
+            malformed[rec.key] = rec
+            latest.pop(rec.key, None)
+        else:
+            latest[rec.key] = rec
+            malformed.pop(rec.key, None)
+    _quarantine(session, list(malformed.values()), list(latest), now)
+    stored = {r.key: r for r in session.execute(
+        select(CrmRow.key, CrmRow.payload_hash, CrmRow.deleted, CrmRow.merged_into,
+               CrmRow.person_id).where(among(session, CrmRow.key, latest)))}
+    changed: list[tuple[AnyRecord, dict[str, Any], str]] = []
+    for rec in latest.values():
+        payload, digest = payload_of(rec)
+        change = _change(rec, stored.get(rec.key), digest)
+        if change is not None:
+            setattr(result, change, getattr(result, change) + 1)
+            changed.append((rec, payload, digest))
+    identity = IdentityResolver(session, now=now)
+    persons = [rec for rec, _, _ in changed if isinstance(rec, PersonRecord)]
+    identity.prefetch(persons)
+    for rec in persons:
+        row = stored.get(rec.key)
+        if rec.merged_into:
+            winner = record_key(rec.source, rec.object, rec.merged_into)
+            identity.fold_merge(rec.key, row.person_id if row else None, winner)
+        elif rec.deleted:
+            identity.detach(rec.key, row.person_id if row else None)
+        else:
+            identity.resolve(rec)
+    assigned, touched = identity.finish()
+    _upsert_rows(session, changed, stored, assigned, now)
+    _upsert_entities(session, [rec for rec, _, _ in changed])
+    result.touched_persons = touched | _referenced_persons(session, records)
     return result
 
 
-def _insert_fresh(session: Session, records: list[AnyRecord], result: PageResult,
-                  now: datetime) -> None:
-    """New accounts, deals, activities, history...: executemany inserts, no ORM objects.
+def _change(rec: AnyRecord, row: Any, digest: str) -> str | None:
+    """Which count the record adds to, or None when the stored row already says the same."""
+    merged_key = record_key(rec.source, rec.object, rec.merged_into) if rec.merged_into else None
+    if row is None:
+        return "merged" if rec.merged_into else "deleted" if rec.deleted else "created"
+    if rec.deleted and row.deleted and row.merged_into == merged_key:
+        return None
+    if row.payload_hash == digest:
+        return None
+    if rec.merged_into and not row.deleted:
+        return "merged"
+    if rec.deleted and not row.deleted:
+        return "deleted"
+    return "updated"
 
-    Most of a full sync is such rows, and building an ORM object per row costs more than
-    writing it.
-    """
-    if not records:
-        return
-    rows, by_model = [], {}
-    for rec in records:
-        payload, digest = payload_of(rec)
+
+def _upsert_rows(session: Session, changed: list[tuple[AnyRecord, dict[str, Any], str]],
+                 stored: dict[str, Any], assigned: dict[str, int], now: datetime) -> None:
+    """The page's new and changed CRM rows in one upsert."""
+    tombstones = [rec.key for rec, _, _ in changed if rec.deleted and rec.key in stored]
+    kept: dict[str, dict[str, Any]] = {}
+    if tombstones:  # a tombstone carries no fields: keep the last known ones
+        kept = dict(session.execute(select(CrmRow.key, CrmRow.payload).where(
+            among(session, CrmRow.key, tombstones))).tuples().all())
+    rows = []
+    for rec, payload, digest in changed:
+        if rec.key in kept:
+            payload = {**kept[rec.key], "deleted": True, "merged_into": rec.merged_into}
         merged = record_key(rec.source, rec.object, rec.merged_into) if rec.merged_into else None
         rows.append({"key": rec.key, "source": rec.source, "object": rec.object,
                      "external_id": rec.external_id, "kind": KINDS[type(rec)],
                      "payload": payload, "payload_hash": digest, "modstamp": rec.modstamp,
                      "created_at": rec.created_at, "deleted": rec.deleted,
-                     "merged_into": merged, "person_id": None, "first_seen": now,
-                     "last_changed": now})
-        change = "merged" if rec.merged_into else "deleted" if rec.deleted else "created"
-        setattr(result, change, getattr(result, change) + 1)
-        if rec.deleted:
+                     "merged_into": merged, "person_id": assigned.get(rec.key),
+                     "first_seen": now, "last_changed": now})
+    table = CrmRow.__table__  # type: ignore[attr-defined]
+
+    def changes(excluded: Any) -> dict[str, Any]:
+        kept_or_new = {name: getattr(excluded, name) for name in (
+            "payload", "payload_hash", "modstamp", "deleted", "merged_into", "last_changed")}
+        kept_or_new["created_at"] = func.coalesce(excluded.created_at, table.c.created_at)
+        kept_or_new["person_id"] = func.coalesce(excluded.person_id, table.c.person_id)
+        return kept_or_new
+
+    upsert(session, table, rows, update=changes)
+
+
+def _upsert_entities(session: Session, records: list[AnyRecord]) -> None:
+    """Keep the column tables in step with the rows (persons are handled by identity)."""
+    live: dict[Any, dict[str, dict[str, Any]]] = {}
+    gone: dict[Any, list[str]] = {}
+    for rec in records:
+        if isinstance(rec, PersonRecord):
             continue
         model, values = _entity_values(rec)
+        if rec.deleted:
+            gone.setdefault(model, []).append(rec.key)
+            continue
         values = {"key": rec.key, **values}
         if hasattr(model, "live"):
             values["live"] = True
-        by_model.setdefault(model, []).append(values)
-    session.execute(insert(CrmRow), rows)
-    for model, values in by_model.items():
-        session.execute(insert(model), values)
+        live.setdefault(model, {})[rec.key] = values
+    for model, by_key in live.items():
+        table = model.__table__
+        rows = list(by_key.values())
+        names = [n for n in rows[0] if n != "key"]
+        upsert(session, table, rows,
+                update=lambda excluded, names=names: {n: getattr(excluded, n) for n in names})
+    for model, keys in gone.items():
+        if hasattr(model, "live"):
+            table = model.__table__
+            session.execute(sa_update(table).where(among(session, table.c.key, keys))
+                            .values(live=False))
 
 
 def _referenced_persons(session: Session, records: Sequence[AnyRecord | Malformed]) -> set[int]:
@@ -158,81 +206,23 @@ def _referenced_persons(session: Session, records: Sequence[AnyRecord | Malforme
             refs.add(rec.person_key)
     if not refs:
         return set()
-    found = session.exec(select(CrmRow.person_id).where(col(CrmRow.key).in_(refs),
+    found = session.exec(select(CrmRow.person_id).where(among(session, CrmRow.key, refs),
                                                         col(CrmRow.person_id).is_not(None)))
     return {pid for pid in found if pid is not None}
 
 
-def _quarantine(session: Session, rec: Malformed, row: Quarantined | None, now: datetime) -> None:
-    if row is None:
-        session.add(Quarantined(key=rec.key, source=rec.source, object=rec.object,
-                                external_id=rec.external_id, reason=rec.reason[:1000],
-                                payload=json.loads(json.dumps(rec.payload, default=str)),
-                                first_seen=now, last_seen=now))
-    else:
-        row.reason = rec.reason[:1000]
-        row.last_seen = now
-
-
-def _upsert_row(session: Session, rec: AnyRecord, row: CrmRow | None, now: datetime
-                ) -> str | tuple[str, CrmRow]:
-    """Store the row; answer which count it adds to, or "unchanged"."""
-    payload, digest = payload_of(rec)
-    merged_key = record_key(rec.source, rec.object, rec.merged_into) if rec.merged_into else None
-    if row is None:
-        row = CrmRow(key=rec.key, source=rec.source, object=rec.object,
-                     external_id=rec.external_id, kind=KINDS[type(rec)], payload=payload,
-                     payload_hash=digest, modstamp=rec.modstamp, created_at=rec.created_at,
-                     deleted=rec.deleted, merged_into=merged_key, first_seen=now,
-                     last_changed=now)
-        session.add(row)
-        if rec.merged_into:
-            return "merged", row
-        return ("deleted" if rec.deleted else "created"), row
-    if rec.deleted and row.deleted and row.merged_into == merged_key:
-        return "unchanged"
-    if row.payload_hash == digest:
-        return "unchanged"
-    was_deleted = row.deleted
-    if rec.deleted:
-        # a tombstone carries no fields: keep the last known ones
-        payload = {**row.payload, "deleted": True, "merged_into": rec.merged_into}
-    row.payload, row.payload_hash = payload, digest
-    row.modstamp, row.deleted, row.merged_into, row.last_changed = (
-        rec.modstamp, rec.deleted, merged_key, now)
-    if rec.created_at is not None:
-        row.created_at = rec.created_at
-    session.add(row)
-    if rec.merged_into and not was_deleted:
-        return "merged", row
-    if rec.deleted and not was_deleted:
-        return "deleted", row
-    return "updated", row
-
-
-def _apply_entity(session: Session, rec: AnyRecord, cache: dict[str, Any]) -> None:
-    """Keep the column tables in step with the row (persons are handled by identity)."""
-    if isinstance(rec, PersonRecord):
-        return
-    model, values = _entity_values(rec)
-    if rec.key in cache:  # prefetched: the row, or None when it is not stored yet
-        entity = cache[rec.key]
-    else:
-        entity = session.exec(select(model).where(model.key == rec.key)).first()
-    if rec.deleted:
-        if entity is not None and hasattr(entity, "live"):
-            entity.live = False
-            session.add(entity)
-        return
-    if entity is None:
-        entity = model(key=rec.key, **values)
-    else:
-        for name, value in values.items():
-            setattr(entity, name, value)
-    if hasattr(entity, "live"):
-        entity.live = True
-    session.add(entity)
-    cache[rec.key] = entity
+def _quarantine(session: Session, bad: list[Malformed], good: list[str], now: datetime
+                ) -> None:
+    """Store what failed validation with its reason; what is valid again leaves quarantine."""
+    if good:
+        session.execute(sa_delete(Quarantined.__table__).where(  # type: ignore[attr-defined]
+            among(session, Quarantined.__table__.c.key, good)))  # type: ignore[attr-defined]
+    rows = [{"key": rec.key, "source": rec.source, "object": rec.object,
+             "external_id": rec.external_id, "reason": rec.reason[:1000],
+             "payload": json.loads(json.dumps(rec.payload, default=str)),
+             "first_seen": now, "last_seen": now} for rec in bad]
+    upsert(session, Quarantined.__table__, rows,  # type: ignore[attr-defined]
+            update=lambda excluded: {"reason": excluded.reason, "last_seen": excluded.last_seen})
 
 
 def _entity_values(rec: AnyRecord) -> tuple[Any, dict[str, Any]]:
@@ -266,18 +256,3 @@ def _entity_values(rec: AnyRecord) -> tuple[Any, dict[str, Any]]:
 
 def _cut(value: str | None) -> str | None:
     return value[:300] if value is not None else None
-
-
-def _prefetch(session: Session, records: Sequence[AnyRecord | Malformed]) -> dict[str, Any]:
-    """One query per entity table for the page, instead of one per record."""
-    by_model: dict[Any, list[str]] = {}
-    for rec in records:
-        if isinstance(rec, Malformed | PersonRecord):
-            continue
-        model, _ = _entity_values(rec)
-        by_model.setdefault(model, []).append(rec.key)
-    cache: dict[str, Any] = {key: None for keys in by_model.values() for key in keys}
-    for model, keys in by_model.items():
-        for entity in session.exec(select(model).where(col(model.key).in_(keys))):
-            cache[entity.key] = entity
-    return cache
