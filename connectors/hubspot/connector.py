@@ -1,9 +1,11 @@
 """The HubSpot connector: streams of typed records from one portal, and the task write-back.
 
 Streams run in dependency order (owners and companies before the contacts and deals that
-point at them). Objects are read incrementally through search on their last-modified
-property; deletions come from a separate pass over archived rows, and merges from the
-survivor's ``hs_merged_object_ids``.
+point at them). A first (or full) read lists every object through the list endpoint, which
+pages by id with no search quota and no 10,000-result cap, and takes contacts' history and
+companies in the same call; later reads are incremental through search on the
+last-modified property. Deletions come from a separate pass over archived rows, and merges
+from the survivor's ``hs_merged_object_ids``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from connectors.hubspot import mapping
 from connectors.hubspot.client import HubSpotClient, HubSpotUnavailable
 from connectors.hubspot.history import HISTORY_PROPERTIES, history_records
 from connectors.hubspot.mapping import Row
-from connectors.hubspot.search import sliced_search
+from connectors.hubspot.search import row_ms, sliced_search
 from connectors.records import AnyRecord, Malformed, PersonRecord
 from service.settings import HubSpotSettings
 
@@ -28,6 +30,7 @@ PRIMARY_COMPANY_TYPE = 1  # contact -> company, primary; 279 is the unlabelled a
 TASK_TO_CONTACT = 204
 BATCH_SIZE = 100
 HISTORY_BATCH_SIZE = 50  # HubSpot caps reads with propertiesWithHistory at 50 rows
+LIST_LIMIT = 100  # the list endpoint's page cap
 
 Records = list[AnyRecord | Malformed]
 
@@ -86,6 +89,9 @@ class HubSpotConnector:
             yield from self._read_owners(cursor)
         elif stream == "archived":
             yield from self._read_archived(cursor)
+        elif stream in SEARCHED and (cursor is None or not cursor.value
+                                     or "list_after" in cursor.state):
+            yield from self._read_list(stream, cursor)
         elif stream in SEARCHED:
             yield from self._read_search(stream, cursor)
         else:
@@ -113,6 +119,58 @@ class HubSpotConnector:
                 position = cursor or Cursor()
             yield Page(object_type, records, position, api_calls=self.api_calls - mark)
             mark = self.api_calls
+
+    def _read_list(self, object_type: str, cursor: Cursor | None) -> Iterator[Page]:
+        """Every live row, in id order: a full read with no search quota and no result cap.
+
+        The incremental cursor it ends on is the newest modification that search showed when
+        the listing began, so a row changed while the list was being read is searched again
+        next time. Until then each page saves the list's own paging token, and a stopped run
+        resumes the listing where it was.
+        """
+        state = dict(cursor.state) if cursor else {}
+        mark = self.api_calls
+        if "list_after" in state:
+            newest, after = state.get("list_mark"), state["list_after"]
+        else:
+            newest, after = self._newest_ms(object_type), None
+        contacts = object_type == "contacts"
+        limit = min(self.page_size, HISTORY_BATCH_SIZE if contacts else LIST_LIMIT)
+        while True:
+            rows: list[Row] = []
+            while True:  # several list calls make one page when history caps them at 50
+                answer = self.client.call(
+                    self.client.objects_basic.get_page, object_type, limit=limit, after=after,
+                    properties=mapping.properties_for(object_type),
+                    properties_with_history=HISTORY_PROPERTIES if contacts else None,
+                    associations=["companies"] if contacts else None, what=object_type,
+                )
+                rows.extend(answer.get("results") or [])
+                after = _next_after(answer)
+                if not after or len(rows) >= self.page_size:
+                    break
+            records = self._map(object_type, rows, listed=True)
+            if after:
+                position = Cursor(value=cursor.value if cursor else None,
+                                  state={"list_after": after, "list_mark": newest})
+            else:
+                position = Cursor(value=None if newest is None else str(newest))
+            yield Page(object_type, records, position, api_calls=self.api_calls - mark)
+            mark = self.api_calls
+            if not after:
+                return
+
+    def _newest_ms(self, object_type: str) -> int | None:
+        """The latest modification search knows of (one call), where incremental reads begin."""
+        prop = mapping.modified_property(object_type)
+        answer = self.client.call(
+            self.client.objects_search.do_search, object_type,
+            {"filterGroups": [], "properties": [prop], "limit": 1, "after": "0",
+             "sorts": [{"propertyName": prop, "direction": "DESCENDING"}]},
+            what=object_type, search=True,
+        )
+        rows = answer.get("results") or []
+        return row_ms(rows[0], prop) if rows else None
 
     def _read_owners(self, cursor: Cursor | None) -> Iterator[Page]:
         """Owners are few and cannot be searched: list them all, keep the recent changes."""
@@ -173,7 +231,8 @@ class HubSpotConnector:
 
     # -- mapping with associations and history -------------------------------------------
 
-    def _map(self, object_type: str, rows: list[Row]) -> Records:
+    def _map(self, object_type: str, rows: list[Row], *, listed: bool = False) -> Records:
+        """Typed records; ``listed`` rows already carry contacts' history and companies."""
         if not rows:
             return []
         ids = [str(r["id"]) for r in rows]
@@ -181,8 +240,12 @@ class HubSpotConnector:
         if object_type == "companies":
             return [mapping.company(r) for r in rows]
         if object_type == "contacts":
-            companies = self._associations("contacts", "companies", ids)
-            histories = self._histories(ids)
+            if listed:
+                companies = self._listed_companies(rows)
+                histories = {str(r["id"]): r for r in rows}
+            else:
+                companies = self._associations("contacts", "companies", ids)
+                histories = self._histories(ids)
             for row in rows:
                 rid = str(row["id"])
                 person = mapping.contact(row, self._primary_company(companies.get(rid, [])))
@@ -204,6 +267,22 @@ class HubSpotConnector:
         for row in rows:
             first = next((to for to, _ in contacts.get(str(row["id"]), [])), None)
             out.append(mapping.engagement(object_type, row, first))
+        return out
+
+    def _listed_companies(self, rows: list[Row]) -> dict[str, list[tuple[str, set[int]]]]:
+        """Companies from the rows' own v3 block; v4 (which says which is primary) only for
+        contacts with several."""
+        out: dict[str, list[tuple[str, set[int]]]] = {}
+        several = []
+        for row in rows:
+            block = ((row.get("associations") or {}).get("companies") or {}).get("results")
+            found = list(dict.fromkeys(str(a.get("id")) for a in block or [] if a.get("id")))
+            if len(found) > 1:
+                several.append(str(row["id"]))
+            elif found:
+                out[str(row["id"])] = [(found[0], set())]
+        if several:
+            out.update(self._associations("contacts", "companies", several))
         return out
 
     @staticmethod

@@ -45,7 +45,7 @@ class _Window:
         return "hs_object_id" if self.operator == "EQ" else prop
 
 
-def _row_ms(row: Row, prop: str) -> int:
+def row_ms(row: Row, prop: str) -> int:
     props = row.get("properties") or {}
     try:
         stamp = parse_datetime(props.get(prop) or row.get("updatedAt"))
@@ -80,13 +80,13 @@ def sliced_search(
         results: list[Row] = answer.get("results") or []
         fresh = []
         for row in results:
-            row_id, stamp = str(row.get("id")), _row_ms(row, prop)
+            row_id, stamp = str(row.get("id")), row_ms(row, prop)
             if seen.get(row_id) != stamp:
                 seen[row_id] = stamp
                 fresh.append(row)
         if results:
             last = results[-1]
-            yield SearchPage(fresh, _row_ms(last, prop), str(last.get("id")))
+            yield SearchPage(fresh, row_ms(last, prop), str(last.get("id")))
         following = ((answer.get("paging") or {}).get("next") or {}).get("after")
         if following is None or not results:
             if window.operator != "EQ":
@@ -99,8 +99,8 @@ def sliced_search(
         last = results[-1]
         if window.operator == "EQ":
             window = _Window(window.lower, "EQ", id_floor=str(last.get("id")))
-        elif _row_ms(last, prop) > window.lower:
-            window = _Window(lower=_row_ms(last, prop))
+        elif row_ms(last, prop) > window.lower:
+            window = _Window(lower=row_ms(last, prop))
         else:
             # a whole slice at one instant: walk that instant by id, from its first row
             window = _Window(window.lower, "EQ", id_floor="0")

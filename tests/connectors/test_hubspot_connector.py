@@ -11,6 +11,7 @@ import pytest
 
 from connectors.base import ConnectorError, Cursor
 from connectors.hubspot import STREAMS, HubSpotConnector
+from connectors.hubspot.connector import SEARCHED
 from connectors.records import (
     AccountRecord,
     ActivityRecord,
@@ -29,6 +30,7 @@ from service.settings import HubSpotSettings
 
 Read = tuple[dict[str, list[Any]], dict[str, Cursor]]
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+EPOCH = Cursor(value="0")  # a saved cursor at the epoch: an incremental read of everything
 TYPE_OF = {
     "companies": AccountRecord, "contacts": PersonRecord, "deals": OpportunityRecord,
     "calls": ActivityRecord, "emails": ActivityRecord, "meetings": ActivityRecord,
@@ -252,7 +254,36 @@ def test_archive_after_cursor_arrives_once(serve: Any) -> None:
     assert [r.external_id for r in final["archived"]] == ["1006"]  # 1005 is an hour older
 
 
+def test_full_list_read_matches_a_search_from_the_epoch(
+    portal: tuple[RunningServer, Faults], clean: Read
+) -> None:
+    records, cursors = clean
+    searched, after = read_all(connect(portal[0]), {s: EPOCH for s in SEARCHED},
+                               list(SEARCHED))
+    for stream in SEARCHED:
+        assert dumps(records[stream]) == dumps(searched[stream]), stream
+        if cursors[stream].value is not None:
+            assert cursors[stream].value == after[stream].value, stream
+        assert not cursors[stream].state, stream
+
+
+def test_a_listing_stopped_halfway_resumes_from_its_page(serve: Any) -> None:
+    world = contacts_world(230, stamps=7)
+    server = serve(world)
+    conn = connect(server, page_size=40)
+    pages = conn.read("contacts", None)
+    first = next(pages)
+    assert first.cursor.state["list_after"] and first.cursor.value is None
+    resumed = [r.external_id for p in conn.read("contacts", first.cursor) for r in p.records]
+    seen = [r.external_id for r in first.records] + resumed
+    assert sorted(seen) == sorted(world.hubspot.table("contacts"))
+    newest = max(r["updatedAt"] for r in world.hubspot.table("contacts").values())
+    last = list(conn.read("contacts", first.cursor))[-1].cursor
+    assert last.value == str(int(newest.timestamp() * 1000)) and not last.state
+
+
 # -- slicing past the 10,000-result search cap and timestamp ties -----------------------
+# Searches start from a saved cursor (here the epoch): a read with none lists instead.
 
 
 @pytest.mark.slow
@@ -260,7 +291,7 @@ def test_window_over_ten_thousand_changes(serve: Any) -> None:
     world = contacts_world(10_500, stamps=30)
     server = serve(world)
     conn = connect(server)
-    seen = Counter(r.external_id for page in conn.read("contacts", None) for r in page.records
+    seen = Counter(r.external_id for page in conn.read("contacts", EPOCH) for r in page.records
                    if isinstance(r, PersonRecord))
     assert set(seen) == set(world.hubspot.table("contacts"))
 
@@ -269,7 +300,7 @@ def test_whole_slice_at_one_instant(serve: Any) -> None:
     world = contacts_world(2_300, stamps=1)
     server = serve(world)
     conn = connect(server, page_size=100)
-    pages = list(conn.read("contacts", None))
+    pages = list(conn.read("contacts", EPOCH))
     seen = Counter(r.external_id for p in pages for r in p.records if isinstance(r, PersonRecord))
     assert set(seen) == set(world.hubspot.table("contacts"))
     assert max(seen.values()) == 1
@@ -280,7 +311,7 @@ def test_ties_across_page_and_slice_boundaries(serve: Any) -> None:
     world = contacts_world(31, stamps=10)
     server = serve(world)
     conn = connect(server, page_size=4)
-    seen = [r.external_id for page in conn.read("contacts", None) for r in page.records
+    seen = [r.external_id for page in conn.read("contacts", EPOCH) for r in page.records
             if isinstance(r, PersonRecord)]
     assert set(seen) == set(world.hubspot.table("contacts"))
     assert len(seen) == len(set(seen))
