@@ -218,12 +218,14 @@ def demo(
 
 
 @app.command()
-def bench(quick: bool = typer.Option(False, "--quick", help="Small sizes: minutes on 2 cores.")
+def bench(quick: bool = typer.Option(False, "--quick", help="Small sizes: minutes on 2 cores."),
+          only: list[str] = typer.Option(None, "--only", help="Run only this benchmark "
+                                         "(a module of bench/, e.g. sync); repeatable."),
           ) -> None:
     """Run the benchmarks in bench/, print a table and write bench/results.json."""
     from service.bench_cli import run_bench
 
-    run_bench(quick)
+    run_bench(quick, only=only or None)
 
 
 def main() -> None:
