@@ -7,6 +7,7 @@ the documented values plus any value the data actually holds.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from connectors.sandbox.hubspot_search import is_datetime, is_number
@@ -18,6 +19,7 @@ from connectors.sandbox.hubspot_wire import (
     encode_cursor,
     iso,
 )
+from connectors.sandbox.store import SCHEMA_SAMPLE
 from connectors.sandbox.world import HubSpotPortal, Record
 
 EPOCH = datetime(2019, 1, 1, tzinfo=UTC)
@@ -127,7 +129,8 @@ def property_definitions(portal: HubSpotPortal, object_type: str) -> list[dict[s
     values: dict[str, set[str]] = {n: set() for n in KNOWN_PROPERTIES.get(object_type, ())}
     for n in default_properties(object_type):
         values.setdefault(n, set())
-    for rec in portal.objects.get(object_type, {}).values():
+    # a large table is read from its first records: generated records share their properties
+    for rec in islice(portal.objects.get(object_type, {}).values(), SCHEMA_SAMPLE):
         for name, value in rec["properties"].items():
             bucket = values.setdefault(name, set())
             if value is not None and value != "" and len(bucket) < 200:

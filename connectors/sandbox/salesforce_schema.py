@@ -8,10 +8,13 @@ picklists instead of hard-coding them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
+from itertools import islice
 from typing import Any
 
-from connectors.sandbox.world import MERGEABLE, SALESFORCE_PREFIXES, SalesforceOrg
+from connectors.sandbox.store import SCHEMA_SAMPLE
+from connectors.sandbox.world import MERGEABLE, SALESFORCE_PREFIXES, Record, SalesforceOrg
 
 PREFIX_TO_OBJECT: dict[str, str] = {v: k for k, v in SALESFORCE_PREFIXES.items()}
 
@@ -161,6 +164,11 @@ class SalesforceSchema:
         self._fields: dict[str, dict[str, str]] = {}
         self._lower: dict[str, dict[str, str]] = {}
 
+    def _sample(self, sobject: str) -> Iterator[Record]:
+        """The records the schema is read from: all of a small table, the first
+        ``SCHEMA_SAMPLE`` of a large one (generated records of one type share their fields)."""
+        return islice(self.org.objects.get(sobject, {}).values(), SCHEMA_SAMPLE)
+
     def object_names(self) -> list[str]:
         return sorted(set(STANDARD) | {k for k in self.org.objects})
 
@@ -181,7 +189,7 @@ class SalesforceSchema:
             types["MasterRecordId"] = "reference"
         types.update(STANDARD.get(sobject, {}))
         untyped: set[str] = set()
-        for rec in self.org.objects.get(sobject, {}).values():
+        for rec in self._sample(sobject):
             for k, v in rec.items():
                 if k in types:
                     continue
@@ -209,7 +217,7 @@ class SalesforceSchema:
         if field in REFERENCE_TO:
             return REFERENCE_TO[field]
         targets: list[str] = []
-        for rec in self.org.objects.get(sobject, {}).values():
+        for rec in self._sample(sobject):
             value = rec.get(field)
             target = PREFIX_TO_OBJECT.get(value[:3]) if isinstance(value, str) else None
             if target and target not in targets:
@@ -221,14 +229,13 @@ class SalesforceSchema:
     def describe(self, sobject: str, version: str = "62.0") -> dict[str, Any]:
         """The describe body: every field with its type, flags, picklist values and target."""
         self.refresh(sobject)
-        table = self.org.objects.get(sobject, {})
         out = []
         for name, ftype in self._fields[sobject].items():
             picklist: list[dict[str, Any]] = []
             if ftype == "picklist":
                 defaults, default = PICKLISTS.get((sobject, name), ([], None))
                 seen = list(defaults)
-                extra = {rec.get(name) for rec in table.values()} - set(seen) - {None}
+                extra = {rec.get(name) for rec in self._sample(sobject)} - set(seen) - {None}
                 seen.extend(sorted(str(v) for v in extra))
                 picklist = [{"value": v, "label": v, "active": True,
                              "defaultValue": v == default, "validFor": None} for v in seen]

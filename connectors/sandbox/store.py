@@ -31,6 +31,8 @@ Record = dict[str, Any]
 Keys = Callable[[Record], tuple[Any, str | None, int]]
 CHUNK = 512
 FLUSH_AT = 4096
+# records a schema (describe, property definitions) is inferred from: a large table's first
+SCHEMA_SAMPLE = 50_000
 
 
 def stamp_key(value: Any) -> str | None:
