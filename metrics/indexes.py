@@ -1,8 +1,10 @@
-"""Indexes the metric windows read by, declared beside the queries that need them.
+"""Indexes the metric queries read by, declared beside the queries that need them.
 
-The metrics filter handoffs by when they were decided or opened, SLA clocks by when they fall
-due, and look up a person's later stage events from each MQL (``EXISTS ... at >= mql.at``);
-without these, each of those is a scan of the whole table. Migration 0007 creates them.
+The metrics filter handoffs by when they were decided or opened, SLA clocks by when they
+stopped or fell due, look up a person's stage events from each deal, and the person and CRM
+row behind a deal. On PostgreSQL each index also carries (``INCLUDE``) the few columns those
+queries read, so they are answered from the index alone instead of from the wide table rows
+(a CRM row holds its whole payload). Migration 0007 creates them.
 """
 
 from __future__ import annotations
@@ -10,12 +12,21 @@ from __future__ import annotations
 from sqlalchemy import Index
 
 from service.handoffs.models import Handoff, SlaClock
-from service.people.models import StageEvent
+from service.people.models import Person, StageEvent
+from service.sync.models import CrmRow
 
 METRIC_INDEXES = (
     Index("ix_handoff_decided_at", Handoff.decided_at),  # type: ignore[arg-type]
     Index("ix_handoff_opened_at", Handoff.opened_at),  # type: ignore[arg-type]
-    Index("ix_sla_clock_due_at", SlaClock.due_at),  # type: ignore[arg-type]
+    Index("ix_sla_clock_due_at", SlaClock.due_at,  # type: ignore[arg-type]
+          postgresql_include=["handoff_id", "kind", "state", "stopped_at"]),
+    Index("ix_sla_clock_kind_stopped_at", SlaClock.kind, SlaClock.stopped_at,  # type: ignore[arg-type]
+          postgresql_include=["handoff_id", "business_minutes", "calendar_minutes"]),
     Index("ix_stage_event_person_stage_at", StageEvent.person_id,  # type: ignore[arg-type]
-          StageEvent.stage, StageEvent.at),  # type: ignore[arg-type]
+          StageEvent.stage, StageEvent.at,  # type: ignore[arg-type]
+          postgresql_include=["definition_version"]),
+    Index("ix_crm_record_key_person_id", CrmRow.key,  # type: ignore[arg-type]
+          postgresql_include=["person_id"]),
+    Index("ix_person_id_facets", Person.id,  # type: ignore[arg-type]
+          postgresql_include=["created_at", "account_key", "owner_key"]),
 )
