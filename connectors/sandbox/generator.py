@@ -2,8 +2,11 @@
 
 The generator plans every human first (which CRM, which source, whether they qualify, what
 sales does) with exact quotas, then writes each one's records in time order, so modstamps,
-LeadHistory and HubSpot property history read like a real year. Everything derives from
-``random.Random(seed)`` and the anchor, so a seed is a reproducible test fixture.
+LeadHistory and HubSpot property history read like a real year. A company larger than
+``CHUNK_PEOPLE`` is planned and written a chunk of people at a time, each chunk with its own
+quotas, so generating a million people needs the memory of one chunk, not of a million plans.
+Everything derives from ``random.Random(seed)`` and the anchor, so a seed is a reproducible
+test fixture.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ REFERENCE_DEFINITION = cat.REFERENCE_DEFINITION
 HISTORY_DAYS = 400
 # above this many people the records go to a temporary SQLite file behind a bounded cache
 ON_DISK_PEOPLE = 20_000
+# larger companies are planned and written this many people at a time, so the plan's memory
+# stays flat; each chunk meets the funnel's quotas on its own
+CHUNK_PEOPLE = 50_000
+FUNNEL = ("inquiries", "mqls", "sals", "rejected", "sqls", "won", "lost")
 
 
 def default_anchor() -> datetime:
@@ -65,21 +72,42 @@ def _generate(seed: int, people: int, anchor: datetime) -> World:
     make_owners(ctx, people)
     make_accounts(ctx, max(9, people // 4))
     make_campaigns(ctx)
-    humans = plan_humans(ctx, people)
+    counts: Counter[str] = Counter()
+    if people <= CHUNK_PEOPLE:
+        humans, strays = _plan(ctx, people, 0)
+        write_campaigns(ctx)
+        _write(ctx, humans, strays)
+        counts.update(_count(ctx, humans))
+    else:
+        for offset in range(0, people, CHUNK_PEOPLE):
+            humans, strays = _plan(ctx, min(CHUNK_PEOPLE, people - offset), offset)
+            _write(ctx, humans, strays)
+            counts.update(_count(ctx, humans))
+            del humans
+        write_campaigns(ctx)  # once every chunk has counted its campaign members
+    account_wins(ctx)
+    _bulk_touch(ctx)
+    world.truth = _truth(ctx, counts, people)
+    return world
+
+
+def _plan(ctx: Ctx, people: int, offset: int) -> tuple[list[Human], list[str]]:
+    """Plan a chunk of humans with exact quotas, and HubSpot's companies for their accounts."""
+    humans = plan_humans(ctx, people, offset=offset)
     plan_sales(ctx, humans)
     strays = plan_trouble(ctx, humans)
     in_hubspot = {id(h.account) for h in humans if h.in_hs}
-    make_hubspot_companies(ctx, [a for a in ctx.accounts if id(a) in in_hubspot])
-    write_campaigns(ctx)
+    make_hubspot_companies(ctx, [a for a in ctx.accounts
+                                 if id(a) in in_hubspot and a.hs_id is None])
+    return humans, strays
+
+
+def _write(ctx: Ctx, humans: list[Human], strays: list[str]) -> None:
     for reason in strays:
         ctx.malformed.append(("salesforce", "Opportunity", stray_opportunity(ctx, reason), reason))
     for h in sorted(humans, key=lambda x: (x.created, x.idx)):
         for _, _, action in _story(ctx, h):
             action()
-    account_wins(ctx)
-    _bulk_touch(ctx)
-    world.truth = _truth(ctx, humans, people)
-    return world
 
 
 def _story(ctx: Ctx, h: Human) -> list[Event]:
@@ -112,8 +140,8 @@ def _bulk_touch(ctx: Ctx) -> None:
         hs.update("contacts", rec_id, {}, at=hs_at)
 
 
-def _truth(ctx: Ctx, humans: list[Human], people: int) -> dict[str, Any]:
-    """What a correct sync must find, counted from the records as written."""
+def _count(ctx: Ctx, humans: list[Human]) -> Counter[str]:
+    """Persons and funnel stages among written humans whose records a sync must find."""
     sf, hs = ctx.world.salesforce, ctx.world.hubspot
     bad = {(src, obj, rid) for src, obj, rid, _ in ctx.malformed}
 
@@ -124,22 +152,29 @@ def _truth(ctx: Ctx, humans: list[Human], people: int) -> dict[str, Any]:
         return hs.table("contacts").gone(rid or "") is False and \
             ("hubspot", "contacts", rid) not in bad
 
-    persons = shared = 0
-    funnel: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
     for h in humans:
         in_sf = sf_live("Lead", h.lead_id) or sf_live("Contact", h.contact_id)
         in_hs = hs_live(h.hs_id)
         if not (in_sf or in_hs):
             continue
-        persons += 1
-        shared += in_sf and in_hs
-        funnel["inquiries"] += 1
-        funnel["mqls"] += h.mql
-        funnel["sals"] += h.outcome == "accepted" and h.decided_at is not None
-        funnel["rejected"] += h.outcome == "rejected" and h.decided_at is not None
-        funnel["sqls"] += h.opp is not None
-        funnel["won"] += bool(h.opp and h.opp.closed and h.opp.won)
-        funnel["lost"] += bool(h.opp and h.opp.closed and not h.opp.won)
+        counts["persons"] += 1
+        counts["shared_persons"] += in_sf and in_hs
+        counts["inquiries"] += 1
+        counts["mqls"] += h.mql
+        counts["sals"] += h.outcome == "accepted" and h.decided_at is not None
+        counts["rejected"] += h.outcome == "rejected" and h.decided_at is not None
+        counts["sqls"] += h.opp is not None
+        counts["won"] += bool(h.opp and h.opp.closed and h.opp.won)
+        counts["lost"] += bool(h.opp and h.opp.closed and not h.opp.won)
+    return counts
+
+
+def _truth(ctx: Ctx, counts: Counter[str], people: int) -> dict[str, Any]:
+    """What a correct sync must find, counted from the records as written."""
+    sf, hs = ctx.world.salesforce, ctx.world.hubspot
+    persons, shared = counts["persons"], counts["shared_persons"]
+    funnel = {k: counts[k] for k in FUNNEL if k in counts}
     return {
         "persons": persons,
         "shared_persons": shared,
@@ -151,7 +186,7 @@ def _truth(ctx: Ctx, humans: list[Human], people: int) -> dict[str, Any]:
         "malformed": list(ctx.malformed),
         "merged": list(ctx.merged),
         "deleted": list(ctx.deleted),
-        "funnel": dict(funnel),
+        "funnel": funnel,
         "reference_definition": REFERENCE_DEFINITION,
         "anchor": ctx.anchor,
     }

@@ -23,7 +23,8 @@ def integration_lag(at: datetime) -> datetime:
     return nxt + timedelta(seconds=7)
 
 
-def plan_humans(ctx: Ctx, people: int) -> list[Human]:
+def plan_humans(ctx: Ctx, people: int, *, offset: int = 0) -> list[Human]:
+    """``people`` humans numbered from ``offset``, their funnel shares met by quota."""
     rng = ctx.rng
     crms = quota(rng, people, cat.CRM_SPLIT)
     sources = quota(rng, people, cat.LEAD_SOURCES)
@@ -38,7 +39,7 @@ def plan_humans(ctx: Ctx, people: int) -> list[Human]:
             fail = "freemail"
         pool = {"country": "foreign", "size": "small"}.get(fail or "", "fit")
         account = rng.choice(ctx.pools[pool])
-        h = Human(i, crms[i], source, i in mqls, fail, account)
+        h = Human(offset + i, crms[i], source, i in mqls, fail, account)
         _identity(ctx, h)
         _arrival(ctx, h)
         humans.append(h)

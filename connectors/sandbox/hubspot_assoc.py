@@ -88,9 +88,8 @@ class AssociationIndex:
             ids = merged.setdefault(to_id, [])
             if type_id not in ids:
                 ids.append(type_id)
-        table = self.portal.objects.get(to_type, {})
-        return [(t, ids) for t, ids in merged.items()
-                if t in table and not table[t]["archived"]]
+        table = self.portal.table(to_type)
+        return [(t, ids) for t, ids in merged.items() if table.gone(t) is False]
 
     def v3(self, from_type: str, from_id: str, to_type: str) -> list[dict[str, str]]:
         """The ``associations`` block of a v3 object."""

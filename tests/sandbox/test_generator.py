@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from connectors.sandbox import generator
 from connectors.sandbox import generator_catalog as cat
 from connectors.sandbox.generator import generate_world
 from connectors.sandbox.live import live_step
@@ -17,9 +18,14 @@ ANCHOR = datetime(2026, 3, 2, 12, tzinfo=UTC)
 ACCEPTED_HS = {"IN_PROGRESS", "ATTEMPTED_TO_CONTACT", "CONNECTED", "OPEN_DEAL"}
 
 
-@pytest.fixture(scope="module")
-def world() -> World:
-    return generate_world(seed=7, people=5000, anchor=ANCHOR)
+@pytest.fixture(scope="module", params=["whole", "chunked"])
+def world(request: pytest.FixtureRequest) -> World:
+    """The company planned at once, and planned and written 1,700 people at a time (as a
+    company larger than ``CHUNK_PEOPLE`` is): both must be believable."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "chunked":
+            patch.setattr(generator, "CHUNK_PEOPLE", 1700)
+        return generate_world(seed=7, people=5000, anchor=ANCHOR)
 
 
 def _norm(email: str | None) -> str:
