@@ -186,8 +186,12 @@ def _mql_version(event: Any, version: int | None) -> Expr:
 def handoffs(session: Session, start: datetime, end: datetime, *, states: Sequence[str],
              version: int | None, group_by: GroupBy | None, pending: bool = False,
              by_reason: bool = False) -> Tallies:
-    """``("n", state, version[, reason])``: handoffs decided in the window with a state in
-    ``states``; with ``pending``, those opened in it and undecided at its end as "pending"."""
+    """``(state, version[, reason])`` counts: handoffs decided in the window with a state in
+    ``states``; with ``pending``, those opened in it and undecided at its end as "pending".
+
+    Each state is a filtered count rather than a grouped ``CASE``, whose number of groups
+    the planner cannot estimate (it then sorts on disk instead of hashing a handful).
+    """
     decided = and_(col(Handoff.state).in_(states), col(Handoff.decided_at) >= start,
                    col(Handoff.decided_at) < end)
     undecided = and_(Handoff.opened_at >= start, Handoff.opened_at < end,
@@ -195,10 +199,17 @@ def handoffs(session: Session, start: datetime, end: datetime, *, states: Sequen
     stmt = select().select_from(Handoff).where(or_(decided, undecided) if pending else decided,
                                                _handoff_version(version))
     stmt, key = _person_facet(stmt, group_by, Handoff.person_id, owner=Handoff.owner_key)
-    dims = [case((decided, Handoff.state), else_="pending"), Handoff.definition_version]
+    dims = [Handoff.definition_version]
     if by_reason:
         dims.append(Handoff.reason)
-    return _tally(session, stmt, key, dims, {"n": count})
+    names = [*states, "pending"] if pending else list(states)
+    return _tally(session, stmt, key, dims, {name: _when("state", name) for name in names},
+                  {"state": case((decided, Handoff.state), else_="pending")})
+
+
+def _when(column: str, value: str) -> Measure:
+    """Count the rows whose ``column`` (of the per-row subquery) equals ``value``."""
+    return lambda c: func.count().filter(c[column] == value)
 
 
 def clock_durations(session: Session, start: datetime, end: datetime, *, kind: str,
@@ -221,7 +232,8 @@ def clock_durations(session: Session, start: datetime, end: datetime, *, kind: s
 
 def clock_outcomes(session: Session, start: datetime, end: datetime, *, version: int | None,
                    now: datetime, group_by: GroupBy | None) -> Tallies:
-    """``("n", kind, outcome, version)`` over clocks due in the window (``clock_outcome``)."""
+    """``(outcome, kind, version)`` counts over clocks due in the window (``clock_outcome``),
+    each outcome a filtered count (see ``handoffs``)."""
     outcome = case(
         (col(SlaClock.state).in_(("met", "breached")), SlaClock.state),
         (col(SlaClock.stopped_at).is_not(None),
@@ -232,8 +244,9 @@ def clock_outcomes(session: Session, start: datetime, end: datetime, *, version:
             .where(col(SlaClock.due_at) >= start, col(SlaClock.due_at) < end,
                    _handoff_version(version)))
     stmt, key = _person_facet(stmt, group_by, Handoff.person_id, owner=Handoff.owner_key)
-    return _tally(session, stmt, key, [SlaClock.kind, outcome, Handoff.definition_version],
-                  {"n": count})
+    return _tally(session, stmt, key, [SlaClock.kind, Handoff.definition_version],
+                  {name: _when("outcome", name) for name in ("met", "breached", "pending")},
+                  {"outcome": outcome})
 
 
 def mql_funnel(session: Session, start: datetime, end: datetime, *, version: int | None,

@@ -81,11 +81,10 @@ def lead_acceptance_rate(q: MetricQuery) -> MetricAnswer:
                                   group_by=q.group_by, pending=True)
 
     def reduce(t: Tally) -> MetricValue:
-        return formulas.acceptance_rate(int(_sum(t, "n", "accepted")),
-                                        int(_sum(t, "n", "rejected")),
-                                        int(_sum(t, "n", "pending")))
+        return formulas.acceptance_rate(int(_sum(t, "accepted")), int(_sum(t, "rejected")),
+                                        int(_sum(t, "pending")))
 
-    return _answer(q, tallies, reduce, versions=_versions(tallies, 1))
+    return _answer(q, tallies, reduce, versions=_versions(tallies, 0))
 
 
 def rejection_reasons(q: MetricQuery) -> MetricAnswer:
@@ -95,7 +94,7 @@ def rejection_reasons(q: MetricQuery) -> MetricAnswer:
 
     def reduce(t: Tally) -> MetricValue:
         counts: Counter[str | None] = Counter()
-        for (_, _state, _version, reason), n in _items(t):
+        for (_, _version, reason), n in _items(t):
             counts[reason] += int(n)
         return formulas.rejection_reasons_counts(counts)
 
@@ -103,7 +102,7 @@ def rejection_reasons(q: MetricQuery) -> MetricAnswer:
         return [{"key": row["reason"], "value": row["count"], "count": row["count"],
                  "stats": {"share": row["share"]}} for row in result.stats["by_reason"]]
 
-    return _answer(q, tallies, reduce, versions=_versions(tallies, 1),
+    return _answer(q, tallies, reduce, versions=_versions(tallies, 0),
                    default_groups=by_reason)
 
 
@@ -148,8 +147,7 @@ def sla_compliance(q: MetricQuery) -> MetricAnswer:
                                         now=q.now, group_by=q.group_by)
 
     def outcome(t: Tally, wanted: str, kind: str | None = None) -> int:
-        return int(sum(n for (_, k, o, _v), n in _items(t)
-                       if o == wanted and (kind is None or k == kind)))
+        return int(_sum(t, wanted) if kind is None else _sum(t, wanted, kind))
 
     def reduce(t: Tally) -> MetricValue:
         sides = {kind: formulas.sla_compliance(outcome(t, "met", kind),
@@ -159,7 +157,7 @@ def sla_compliance(q: MetricQuery) -> MetricAnswer:
                                                      outcome(t, "breached")),
                              pending=outcome(t, "pending"), by_clock=sides)
 
-    return _answer(q, tallies, reduce, versions=_versions(tallies, 2))
+    return _answer(q, tallies, reduce, versions=_versions(tallies, 1))
 
 
 def _closed(q: MetricQuery, **options: Any) -> Tallies:
