@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from connectors.base import Connector, ConnectorError, Cursor, StopEarly
+from connectors.base import Connector, ConnectorError, Cursor, Page, StopEarly
 from service.db import unit_of_work, utcnow
 from service.errors import NotFound
 from service.people.decisions import DEFAULT_MAPPING, StatusMapping
@@ -88,7 +90,7 @@ def _run_streams(engine: Engine, run_id: int, source: str, full: bool, connector
             assert run is not None
             run.current_stream = stream
             run.counts = {**run.counts, stream: dict.fromkeys(COUNT_KEYS, 0)}
-        for page in connector.read(stream, cursor):
+        for page in read_ahead(connector.read(stream, cursor)):
             with unit_of_work(engine) as session:
                 result = apply_page(session, page.records)
                 refresh_persons(session, result.touched_persons, mapping)
@@ -104,6 +106,51 @@ def _run_streams(engine: Engine, run_id: int, source: str, full: bool, connector
                 run.api_calls = connector.api_calls
             if progress is not None:
                 progress(stream, len(page.records), counts)
+
+
+def read_ahead(pages: Iterator[Page]) -> Iterator[Page]:
+    """The same pages, the next one fetched in a thread while this one is written.
+
+    Waiting on the CRM and writing to the database overlap instead of taking turns; one page
+    waits at most, so memory stays flat. A failure while reading surfaces here, in order,
+    after the pages read before it.
+    """
+    ready: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: tuple[str, object]) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not offer(("page", page)):
+                    return
+            offer(("done", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            offer(("error", exc))
+
+    worker = threading.Thread(target=produce, name="sync-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = ready.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                assert isinstance(item, BaseException)
+                raise item
+            assert isinstance(item, Page)
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def _update(engine: Engine, run_id: int, **values: object) -> None:
