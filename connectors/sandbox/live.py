@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.sandbox import generator_catalog as cat
-from connectors.sandbox.world import World
+from connectors.sandbox.store import Bounds, stamp_key
+from connectors.sandbox.world import World, hs_stamp
 
 __all__ = ["live_step"]
 
@@ -29,7 +30,7 @@ class _Cast:
     reps: list[dict[str, Any]] = field(default_factory=list)
     hs_owner: dict[str, str] = field(default_factory=dict)  # email -> HubSpot owner id
     integration: str | None = None
-    accounts: list[dict[str, Any]] = field(default_factory=list)
+    accounts: list[str] = field(default_factory=list)  # ids: a million-person world has many
     companies: dict[str, str] = field(default_factory=dict)  # domain -> company id
     campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)  # type -> latest
     emails: set[str] = field(default_factory=set)
@@ -60,7 +61,7 @@ def _read_cast(world: World) -> _Cast:
         elif user["Department"] == "Marketing" and user["Title"] == "Marketing Automation":
             c.integration = user["Id"]
     c.hs_owner = {o["email"]: o["id"] for o in hs.owners}
-    c.accounts = [a for a in sf.table("Account").values() if not a["IsDeleted"]]
+    c.accounts = sf.table("Account").ids(Bounds(gone=0))
     c.companies = {r["properties"].get("domain") or "": r["id"]
                    for r in hs.table("companies").values()}
     for camp in sf.table("Campaign").values():
@@ -99,7 +100,7 @@ def _new_person(world: World, rng: random.Random, cast: _Cast, at: datetime,
     sf, hs = world.salesforce, world.hubspot
     crm = rng.choices(("sf", "hs", "both"), (45, 22, 33))[0]
     source = rng.choices(("Web Form", "Demo Request"), (7, 3))[0]
-    acct = rng.choice(cast.accounts)
+    acct = sf.table("Account")[rng.choice(cast.accounts)]
     domain = acct["Website"].removeprefix("https://www.")
     first, last = rng.choice(cat.FIRST_NAMES), rng.choice(cat.LAST_NAMES)
     email, n = f"{first}.{last}@{domain}".lower(), 1
@@ -167,8 +168,10 @@ def _decide_salesforce(world: World, rng: random.Random, cast: _Cast, at: dateti
                        counts: Counter[str]) -> None:
     """Reps accept or reject one or two recent open leads and call or email a few."""
     sf = world.salesforce
-    recent = [r for r in sf.table("Lead").values()
-              if not r["IsDeleted"] and r["Status"] in (OPEN, WORKING)
+    # created in the window implies stamped in it: read the window from the stamp index
+    window = Bounds(lo=stamp_key(at - RECENT), gone=0)
+    recent = [r for r in sf.table("Lead").ordered("sk", window)
+              if r["Status"] in (OPEN, WORKING)
               and at - RECENT <= r["CreatedDate"] < at and r.get("LastName")]
     recent.sort(key=lambda r: r["Id"])
     open_ = [r for r in recent if r["Status"] == OPEN]
@@ -204,8 +207,9 @@ def _decide_hubspot(world: World, rng: random.Random, at: datetime,
                     counts: Counter[str]) -> None:
     """HubSpot-only reps work a recent NEW contact: a call, then a status."""
     hs = world.hubspot
-    fresh = [r for r in hs.table("contacts").values()
-             if not r["archived"] and r["properties"].get("hs_lead_status") == "NEW"
+    window = Bounds(lo=hs_stamp(at - RECENT), gone=0)
+    fresh = [r for r in hs.table("contacts").ordered("sk", window)
+             if r["properties"].get("hs_lead_status") == "NEW"
              and not r["properties"].get("salesforceleadid")
              and r["properties"].get("hubspot_owner_id") and at - RECENT <= r["createdAt"] < at]
     fresh.sort(key=lambda r: int(r["id"]))
