@@ -1,7 +1,9 @@
-"""Every query the metrics run: plain fetches that read the same on SQLite and PostgreSQL.
+"""The record fetches behind a metric's population: plain reads, the same on both databases.
 
-The database filters by window and joins; medians, percentiles, proration and grouping happen
-in Python (``metrics.stats``, ``metrics.formulas``) so both databases give identical numbers.
+The population endpoint lists these records, and ``metrics.compute`` reduces them with the
+formulas; the API's headline numbers come from ``metrics.aggregates`` instead, and the tests
+hold the two to the same answers. Spend, forecasts and commitments are few rows and are read
+here by both paths.
 """
 
 from __future__ import annotations
