@@ -7,9 +7,9 @@ generic ``rest_api`` source against the same sandbox endpoints, into the same da
 Each runs in its own spawned process, so its peak RSS is its own and the sandbox (which lives
 in this process, as a remote CRM would) competes for the CPU as it would in production.
 
-The sandbox's HubSpot search limit (5 calls/s, as the real API) is switched off: it would cap
-Truce at 1,000 rows/s and measure HubSpot's quota, not this code. dlt reads the list
-endpoint, which has no such limit either way.
+A full read goes through HubSpot's list endpoint (as dlt's does), so the search limit
+(5 calls/s, as the real API) touches only the incremental runs; it is switched off here so
+that they measure this code rather than HubSpot's quota.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from connectors.records import PersonRecord, record_key
 from service.people.models import Person, PersonLink, StageEvent
-from service.sync.bulk import among
+from service.sync.bulk import among, insert_many
 from service.sync.models import CrmRow
 
 
@@ -214,7 +214,7 @@ class IdentityResolver:
             links.append({"person_id": person, "record_key": link.key, "reason": link.reason,
                           "valid_from": self.now, "valid_to": link.valid_to})
         if links:
-            self.session.execute(insert(PersonLink.__table__), links)  # type: ignore[attr-defined]
+            insert_many(self.session, PersonLink.__table__, links)  # type: ignore[attr-defined]
         touched = {real(t) for t in self._touched} - set(self._moves)
         return {key: real(t) for key, t in self._assigned.items()}, touched
 
@@ -237,7 +237,7 @@ class IdentityResolver:
                      "FROM generate_series(1, :n)"), {"n": len(rows)}).scalars())
             for row, pid in zip(rows, ids, strict=True):
                 row["id"] = pid
-            self.session.execute(insert(table), rows)
+            insert_many(self.session, table, rows)
         else:
             ids = self.session.execute(
                 insert(table).returning(table.c.id, sort_by_parameter_order=True),
@@ -254,7 +254,7 @@ class IdentityResolver:
                 update(PersonLink).where(col(PersonLink.person_id) == loser,
                                          col(PersonLink.valid_to).is_(None))
                 .values(valid_to=at).execution_options(synchronize_session=False))
-            self.session.execute(insert(PersonLink.__table__), [  # type: ignore[attr-defined]
+            insert_many(self.session, PersonLink.__table__, [  # type: ignore[attr-defined]
                 {"person_id": survivor, "record_key": k, "reason": "merge", "valid_from": at,
                  "valid_to": None} for k in keys])
         self.session.execute(update(CrmRow).where(col(CrmRow.person_id) == loser)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, delete, select
 
 from connectors.records import normalise_email
@@ -17,7 +17,7 @@ from service.people.decisions import DEFAULT_MAPPING, StatusMapping
 from service.people.events import OppFacts, PersonRow, StatusChange, derive_events
 from service.people.identity import owner_key
 from service.people.models import Person, StageEvent
-from service.sync.bulk import among
+from service.sync.bulk import among, insert_many
 from service.sync.models import CrmRow
 
 PERSON_FIELDS = ("first_name", "last_name", "title", "country", "lead_source", "score")
@@ -86,12 +86,12 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
                        "origin": "crm", "definition_version": None} for ev in derived)
         # the last event reached; new events sort after stored ones at the same instant
         timeline = [*others.get(pid, []),
-                    *((ev.at, 1 << 62, ev.stage) for ev in derived)]
+                    *((ev.at, (1 << 62) + i, ev.stage) for i, ev in enumerate(derived))]
         last = max(timeline, key=lambda e: (e[0], e[1]), default=None)
         updates.append({"pid": pid, **values, "stage": last[2] if last else "inquiry",
                         "updated_at": now, "dirty": True})
     if events:
-        session.execute(insert(StageEvent.__table__), events)  # type: ignore[attr-defined]
+        insert_many(session, StageEvent.__table__, events)  # type: ignore[attr-defined]
     _update_persons(session, updates)
 
 

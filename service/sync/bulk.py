@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, any_, bindparam
+from psycopg.types.json import Jsonb
+from sqlalchemy import JSON, ColumnElement, any_, bindparam, insert
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -40,5 +41,42 @@ def upsert(session: Session, table: Any, rows: list[dict[str, Any]], *,
         stmt = stmt.on_conflict_do_update(index_elements=["key"], set_=columns)
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=["key"])
+    if dialect == "postgresql":
+        _executemany_pg(session, stmt, table, rows)
+        return
     for i in range(0, len(rows), CHUNK):
         session.execute(stmt, rows[i:i + CHUNK])
+
+
+def insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """A plain executemany INSERT, by psycopg itself on PostgreSQL (see ``_executemany_pg``)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        _executemany_pg(session, insert(table), table, rows)
+    else:
+        session.execute(insert(table), rows)
+
+
+def _executemany_pg(session: Session, stmt: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """psycopg's own pipelined executemany on the session's connection and transaction.
+
+    SQLAlchemy's per-row parameter processing costs about a third of a bulk write here, and
+    the values need none: datetimes are aware (psycopg sends the offset) and JSON columns are
+    wrapped for psycopg as SQLAlchemy would.
+    """
+    names = list(rows[0])
+    compiled = stmt.compile(dialect=session.get_bind().dialect, column_keys=names,
+                            for_executemany=True)
+    defaults = {}
+    for column in compiled.insert_prefetch:  # columns the rows leave to their default
+        if column.key not in names:
+            if not (column.default is not None and column.default.is_scalar):
+                raise ValueError(f"{table.name}.{column.key} needs a value in every row")
+            defaults[column.key] = column.default.arg
+    json_columns = [n for n in names if isinstance(table.c[n].type, JSON)]
+    rows = [{**defaults, **row, **{n: Jsonb(row[n]) for n in json_columns if row[n] is not None}}
+            for row in rows]
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.executemany(str(compiled), rows)
