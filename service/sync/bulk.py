@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import JSON, ColumnElement, any_, bindparam, insert
+from sqlalchemy import JSON, ColumnElement, any_, bindparam, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -26,6 +26,17 @@ def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+def custom_plans(session: Session) -> None:
+    """Plan this transaction's statements for their actual values (PostgreSQL).
+
+    The page's statements are the same text every page, so the driver prepares them and the
+    server may settle on one generic plan, made while a first sync's tables were still
+    empty: a sequential scan that grows with every page. Planning each time costs far less.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def upsert(session: Session, table: Any, rows: list[dict[str, Any]], *,

@@ -33,7 +33,7 @@ from connectors.records import (
 from service.crm.models import Account, Activity, Campaign, FieldChange, Opportunity, Owner
 from service.db import utcnow
 from service.people.identity import IdentityResolver, owner_key
-from service.sync.bulk import among, upsert
+from service.sync.bulk import among, custom_plans, upsert
 from service.sync.locks import lock_persons
 from service.sync.models import CrmRow, Quarantined
 
@@ -77,6 +77,7 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed]) -> Pa
     Python, and each table gets one upsert; nothing is flushed row by row.
     """
     lock_persons(session)
+    custom_plans(session)
     result = PageResult(fetched=len(records))
     now = utcnow()
     latest: dict[str, AnyRecord] = {}  # a later copy of a key in the same page wins
