@@ -55,7 +55,7 @@ class Store:
         self.lock = threading.RLock()
 
     @classmethod
-    def on_disk(cls, *, cache_limit: int = 4096) -> Store:
+    def on_disk(cls, *, cache_limit: int = 1024) -> Store:
         """A store in a fresh temporary directory, removed when the store is collected."""
         folder = tempfile.mkdtemp(prefix="truce-sandbox-")
         store = cls(str(Path(folder) / "world.db"), cache_limit=cache_limit)

@@ -241,7 +241,7 @@ class World:
     truth: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def on_disk(cls, *, cache_limit: int = 4096, **kwargs: Any) -> World:
+    def on_disk(cls, *, cache_limit: int = 1024, **kwargs: Any) -> World:
         """A world whose records live in a temporary SQLite file behind a bounded cache."""
         store = Store.on_disk(cache_limit=cache_limit)
         return cls(salesforce=SalesforceOrg(store=store), hubspot=HubSpotPortal(store=store),
