@@ -5,6 +5,11 @@ a lookback, so deleted and merged rows arrive in the same pass and rows sharing 
 at a page or run boundary are re-read rather than lost (the sync engine upserts). Lead,
 Contact and Account also ask getDeleted inside its 15-day window, for rows already purged
 from the recycle bin. After every page the API budget is checked against a reserve.
+
+The fields a stream selects come from ``describe``, which a full read asks and the cursor then
+remembers for a day: an object's describe is as dear as the whole incremental query on a
+large org, and a field removed meanwhile fails the query with ``INVALID_FIELD``, which asks
+again.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from service.settings import SalesforceSettings
 DELETED_WINDOW = timedelta(days=15) - timedelta(minutes=5)  # margin for clock skew
 ROLE_CHUNK = 200  # opportunity ids per OpportunityContactRole query (URL length)
 MAX_LOCATOR_RESTARTS = 3
+DESCRIBE_MAX_AGE = timedelta(days=1)  # a field added to the org is selected within a day
 
 
 def _utcnow() -> datetime:
@@ -113,6 +119,28 @@ class SalesforceConnector:
     def _plan(self, stream: Stream) -> Plan:
         return plan(stream, self._fields(stream.sobject))
 
+    def _described_plan(self, stream: Stream, state: dict[str, Any], *, again: bool = False
+                        ) -> Plan:
+        """The plan from describe, remembered in ``state`` (saved with each page's cursor)."""
+        if again:
+            self._describes.pop(stream.sobject, None)
+        p = self._plan(stream)
+        state["plan"] = {"wanted": list(stream.wanted), "fields": list(p.fields),
+                         "stamp_field": p.stamp_field, "described_at": self.clock().isoformat()}
+        return p
+
+    def _remembered_plan(self, stream: Stream, state: dict[str, Any]) -> Plan | None:
+        """The plan a recent read described, unless it is stale or the stream now wants more."""
+        saved = state.get("plan")
+        if not isinstance(saved, dict) or saved.get("wanted") != list(stream.wanted):
+            return None
+        at = parse_datetime(saved.get("described_at"))
+        fields, stamp = tuple(saved.get("fields") or ()), saved.get("stamp_field")
+        if at is None or self.clock() - at >= DESCRIBE_MAX_AGE or stamp not in fields \
+                or "Id" not in fields:
+            return None
+        return Plan(stream, fields, stamp)
+
     # -- reading ----------------------------------------------------------------------------
 
     def read(self, stream: str, cursor: Cursor | None) -> Iterator[Page]:
@@ -123,16 +151,26 @@ class SalesforceConnector:
                 f"unknown Salesforce stream {stream!r}; known: {', '.join(self.streams())}"
             )
         self._check_budget()
-        p = self._plan(spec)
         start = parse_datetime(cursor.value) if cursor and cursor.value else None
         state = dict(cursor.state) if cursor else {}
+        p = self._remembered_plan(spec, state) if start is not None else None
+        remembered = p is not None
+        if p is None:
+            p = self._described_plan(spec, state)
         last = (cursor.value, cursor.tie_break) if cursor else (None, None)
         if start is None and spec.tombstones:
             # a full queryAll pass sees the whole recycle bin: getDeleted starts from here
             state["deleted_until"] = (self.clock() - self.lookback).isoformat()
         seen: set[str] = set()
         calls = self.api_calls
-        result = self._query(p, start - self.lookback if start else None)
+        since = start - self.lookback if start else None
+        try:
+            result = self._query(p, since)
+        except RequestRefused as exc:
+            if not remembered or exc.code != "INVALID_FIELD":
+                raise
+            p = self._described_plan(spec, state, again=True)  # a remembered field is gone
+            result = self._query(p, since)
         restarts = 0
         while True:
             rows: list[dict[str, Any]] = result.get("records") or []

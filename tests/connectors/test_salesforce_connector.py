@@ -213,6 +213,55 @@ def test_deletions_purged_from_the_recycle_bin_come_from_get_deleted(
     assert cursor2.state.get("deleted_until")
 
 
+def _describes(connector: SalesforceConnector) -> list[str]:
+    """What the connector asks of the org's describe from now on."""
+    asked: list[str] = []
+    call = connector.client.call
+
+    def counting(fn: Callable[..., object], *args: object, what: str = "", **kw: object) -> object:
+        if what.startswith("object "):
+            asked.append(what.removeprefix("object "))
+        return call(fn, *args, what=what, **kw)
+
+    connector.client.call = counting  # type: ignore[method-assign]
+    return asked
+
+
+def test_an_incremental_read_reuses_the_fields_the_full_read_described(
+        sf_world: World, sf_connector: Make) -> None:
+    _, cursor = read_all(sf_connector(), "leads")
+    lead_id = live_lead_ids(sf_world)[0]
+    with sf_world.lock:
+        sf_world.salesforce.update("Lead", lead_id, {"Title": "CTO"}, at=sf_world.clock())
+    connector = sf_connector()  # a later run, in a new process
+    asked = _describes(connector)
+    again, _ = read_all(connector, "leads", cursor)
+    assert asked == []
+    changed = by_id(again)[lead_id]
+    assert isinstance(changed, PersonRecord) and changed.title == "CTO"
+
+
+def test_a_remembered_field_the_org_no_longer_has_is_described_again(
+        sf_connector: Make) -> None:
+    records, cursor = read_all(sf_connector(), "leads")
+    plan = dict(cursor.state["plan"], fields=[*cursor.state["plan"]["fields"], "Gone__c"])
+    stale = Cursor(cursor.value, cursor.tie_break, {**cursor.state, "plan": plan})
+    connector = sf_connector()
+    asked = _describes(connector)
+    again, after = read_all(connector, "leads", stale)
+    assert asked == ["Lead"] and "Gone__c" not in after.state["plan"]["fields"]
+    assert {r.external_id for r in again} <= {r.external_id for r in records}
+
+
+def test_a_day_old_description_is_asked_again(sf_world: World, sf_connector: Make) -> None:
+    _, cursor = read_all(sf_connector(), "leads")
+    later = sf_world.clock() + timedelta(days=1, minutes=1)
+    connector = sf_connector(clock=lambda: later)
+    asked = _describes(connector)
+    read_all(connector, "leads", cursor)
+    assert asked == ["Lead"]
+
+
 def test_create_task_writes_a_task_into_the_org(sf_world: World, sf_connector: Make) -> None:
     lead_id = live_lead_ids(sf_world)[0]
     owner_id = next(iter(sf_world.salesforce.table("User")))
