@@ -163,6 +163,9 @@ class SalesforceSchema:
         self.org = org
         self._fields: dict[str, dict[str, str]] = {}
         self._lower: dict[str, dict[str, str]] = {}
+        # describe bodies by (sobject, version), with the table size they were read at: a
+        # large table's sample takes a second to rescan, and a real describe is quick
+        self._described: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
 
     def _sample(self, sobject: str) -> Iterator[Record]:
         """The records the schema is read from: all of a small table, the first
@@ -201,6 +204,8 @@ class SalesforceSchema:
             types[k] = "string"
         self._fields[sobject] = types
         self._lower[sobject] = {k.lower(): k for k in types}
+        for key in [k for k in self._described if k[0] == sobject]:
+            del self._described[key]
 
     def field(self, sobject: str, name: str) -> tuple[str, str] | None:
         """(canonical name, type) of a field, or None when the object has no such field."""
@@ -227,7 +232,17 @@ class SalesforceSchema:
         return targets
 
     def describe(self, sobject: str, version: str = "62.0") -> dict[str, Any]:
-        """The describe body: every field with its type, flags, picklist values and target."""
+        """The describe body: every field with its type, flags, picklist values and target;
+        read again when the table's size changed or a query found a field it did not know."""
+        size = len(self.org.objects.get(sobject, {}))
+        cached = self._described.get((sobject, version))
+        if cached is not None and cached[0] == size:
+            return cached[1]
+        body = self._describe(sobject, version)
+        self._described[(sobject, version)] = (size, body)
+        return body
+
+    def _describe(self, sobject: str, version: str) -> dict[str, Any]:
         self.refresh(sobject)
         out = []
         for name, ftype in self._fields[sobject].items():

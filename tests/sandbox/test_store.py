@@ -151,3 +151,18 @@ def test_an_on_disk_world_generates_the_same_company_as_an_in_memory_one(monkeyp
     for obj in ("Lead", "Contact", "LeadHistory", "Opportunity"):
         assert on_disk.salesforce.table(obj) == in_memory.salesforce.table(obj)
     assert on_disk.hubspot.table("contacts") == in_memory.hubspot.table("contacts")
+
+
+def test_describe_sees_a_new_record_s_picklist_value(servers) -> None:
+    """Describe answers from what it read last until the object's records change."""
+    world, sf_server, _, http = servers
+    sf = salesforce(sf_server, http)
+
+    def statuses() -> set[str]:
+        fields = {f["name"]: f for f in sf.Lead.describe()["fields"]}
+        return {p["value"] for p in fields["Status"]["picklistValues"]}
+
+    assert "Open" in statuses() and "Nurture - Revisit" not in statuses()
+    world.salesforce.insert("Lead", {"LastName": "Late", "Email": "late@x.com",
+                                     "Status": "Nurture - Revisit"}, at=NOW)
+    assert "Nurture - Revisit" in statuses()
