@@ -19,7 +19,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -189,8 +189,18 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     parser.add_argument("--sqlite", action="store_true", help="never use PostgreSQL")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help=f"where to write the JSON (default {RESULTS.name})")
+    parser.add_argument("--sync-people", type=int, metavar="N",
+                        help="the sync benchmark's sandbox size (its memory baseline: N/4)")
+    parser.add_argument("--sync-target", action="append", metavar="LABEL",
+                        help="sync only this object, e.g. salesforce.leads (repeatable)")
     args = parser.parse_args(argv)
-    return run_all(quick=args.quick, only=args.only, results_path=args.results,
+    size = QUICK if args.quick else FULL
+    if args.sync_people:
+        size = replace(size, name=f"{size.name}, sync {args.sync_people:,} people",
+                       sync_people=args.sync_people, sync_people_small=args.sync_people // 4)
+    if args.sync_target:
+        size = replace(size, extra={**size.extra, "sync_targets": tuple(args.sync_target)})
+    return run_all(quick=args.quick, only=args.only, size=size, results_path=args.results,
                    use_postgres=not args.sqlite)
 
 

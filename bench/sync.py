@@ -276,6 +276,11 @@ def run(size: Size, ctx: Context) -> list[Row]:
     from connectors.sandbox.generator import generate_world
     from connectors.sandbox.run import start_sandboxes
 
+    wanted = size.extra.get("sync_targets")
+    targets = [t for t in TARGETS if not wanted or t.label in wanted]
+    if not targets:
+        raise ValueError(f"no sync target among {wanted}; known: "
+                         f"{', '.join(t.label for t in TARGETS)}")
     rows: list[Row] = []
     small_rss: dict[str, tuple[float, int]] = {}
     ctx.log(f"sync: generating {size.sync_people_small:,} people (memory baseline)")
@@ -283,7 +288,7 @@ def run(size: Size, ctx: Context) -> list[Row]:
                             faults=Faults(search_per_second=0))
     try:
         env = boxes.settings_env()
-        for target in TARGETS:
+        for target in targets:
             with ctx.database() as url:
                 done = in_child("sync", target=target, env=env, url=url, full=True)
                 _check_run(done, target)
@@ -295,7 +300,7 @@ def run(size: Size, ctx: Context) -> list[Row]:
                             faults=Faults(search_per_second=0))
     try:
         env = boxes.settings_env()
-        for target in TARGETS:
+        for target in targets:
             rows.extend(_measure(target, boxes.world, env, ctx, small_rss[target.label]))
     finally:
         boxes.stop()
