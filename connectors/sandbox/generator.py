@@ -64,12 +64,6 @@ def generate_world(*, seed: int = 7, people: int = 3000, anchor: datetime | None
     finally:
         if collecting:
             gc.enable()
-    if people > ON_DISK_PEOPLE:
-        # A large world keeps millions of long-lived objects (accounts, associations); each
-        # page served unpickles thousands of new ones, and the collector would walk the old
-        # ones again and again (a 6x slower page). Set them aside once.
-        gc.collect()
-        gc.freeze()
     return world
 
 
