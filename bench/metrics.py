@@ -3,10 +3,11 @@
 The data is N persons and M opportunities over a year, with the funnel around them: an MQL
 for one person in four (each with a handoff and its two SLA clocks, three in four decided),
 later SAL, SQL and won stages for some, monthly spend, campaigns, forecasts and MQL
-commitments, twenty owners in two teams and an active lead definition. Every metric
-endpoint is called through the app (in process, so the figure is the endpoint's own time,
-not the network's). DuckDB then computes every headline value over the same rows (copied
-out of the database) and the values are checked to agree.
+commitments, twenty owners in two teams and an active lead definition. The metric facts
+(``metrics.facts``) are built once after loading, as the first request would, and the time
+it took is noted. Every metric endpoint is called through the app (in process, so the
+figure is the endpoint's own time, not the network's). DuckDB then computes every headline
+value over the same rows (copied out of the database) and the values are checked to agree.
 """
 
 from __future__ import annotations
@@ -350,8 +351,10 @@ def _export(conn: Connection, table: str, columns: str, path: Path) -> None:
 
 def run(size: Size, ctx: Context) -> list[Row]:
     from fastapi.testclient import TestClient
+    from sqlmodel import Session
 
     from metrics.definitions import METRICS
+    from metrics.facts import refresh
     from service.app import create_app
     from service.db import create_db_engine
     from service.settings import get_settings
@@ -364,6 +367,11 @@ def run(size: Size, ctx: Context) -> list[Row]:
         ctx.log(f"metrics: {n:,} persons, {m:,} opportunities, {n // 4:,} MQLs and handoffs")
         with engine.begin() as conn:
             fill(conn, n, m)
+        started = time.perf_counter()
+        with Session(engine) as session:  # what the first request after a load would do
+            refresh(session)
+            session.commit()
+        built = time.perf_counter() - started
         if ctx.database_kind == "postgresql":
             # what autovacuum does to settled tables: index-only scans need the visibility map
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -392,6 +400,7 @@ def run(size: Size, ctx: Context) -> list[Row]:
                     aim="< 200 ms", met=latency[worst] < 0.2,
                     note=f"{worst}; {len(latency)} endpoints, {repeats} calls each, "
                          f"{n:,} persons, {m:,} opportunities, {ctx.database_kind}; "
+                         f"metric facts built in {built:.1f} s; "
                          f"rows copied to DuckDB in {copied:.0f} s"))
     for name in METRICS:
         mine = latency[name] * 1000

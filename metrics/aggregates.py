@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -21,11 +21,9 @@ from sqlalchemy import (
     Date,
     Integer,
     Select,
-    String,
     and_,
     case,
     cast,
-    exists,
     func,
     literal,
     literal_column,
@@ -35,13 +33,13 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from metrics.facts import ClockFact, DealFact, MqlDay, MqlFact, ensure_fresh
 from metrics.query import UNASSIGNED, UNKNOWN, GroupBy
-from service.crm.models import Account, Opportunity, Owner
-from service.handoffs.models import Handoff, SlaClock
-from service.people.models import Person, StageEvent
+from service.crm.models import Account, Owner
+from service.handoffs.models import Handoff
+from service.people.models import Person
 from service.sync.models import CrmRow
 
 Tallies = dict[str, Counter[Hashable]]
@@ -108,13 +106,13 @@ def _deal_facet(stmt: Select[Any], group_by: GroupBy | None
     if group_by is None:
         return stmt, None
     if group_by == "source":
-        return stmt, _or(Opportunity.source, UNKNOWN)
+        return stmt, _or(DealFact.source, UNKNOWN)
     if group_by == "owner":
-        return stmt, _or(Opportunity.owner_key, UNASSIGNED)
+        return stmt, _or(DealFact.owner_key, UNASSIGNED)
     if group_by == "team":
-        stmt = stmt.join(Owner, col(Owner.key) == Opportunity.owner_key, isouter=True)
+        stmt = stmt.join(Owner, col(Owner.key) == DealFact.owner_key, isouter=True)
         return stmt, _or(Owner.team, UNASSIGNED)
-    stmt = stmt.join(Account, col(Account.key) == Opportunity.account_key, isouter=True)
+    stmt = stmt.join(Account, col(Account.key) == DealFact.account_key, isouter=True)
     return stmt, _segment(Account.employees)
 
 
@@ -180,10 +178,6 @@ def _handoff_version(version: int | None) -> Expr:
     return true() if version is ALL_VERSIONS else Handoff.definition_version == version
 
 
-def _mql_version(event: Any, version: int | None) -> Expr:
-    return true() if version is ALL_VERSIONS else event.definition_version == version
-
-
 def handoffs(session: Session, start: datetime, end: datetime, *, states: Sequence[str],
              version: int | None, group_by: GroupBy | None, pending: bool = False,
              by_reason: bool = False) -> Tallies:
@@ -213,6 +207,20 @@ def _when(column: str, value: str) -> Measure:
     return lambda c: func.count().filter(c[column] == value)
 
 
+def _clock_facet(stmt: Select[Any], group_by: GroupBy | None
+                 ) -> tuple[Select[Any], Expr | None]:
+    """A clock's group key: its handoff's person, the handoff's owner overriding theirs (the
+    handoff is joined only for a grouping: the clock facts carry the version)."""
+    if group_by is None:
+        return stmt, None
+    stmt = stmt.join(Handoff, col(Handoff.id) == ClockFact.handoff_id)
+    return _person_facet(stmt, group_by, Handoff.person_id, owner=Handoff.owner_key)
+
+
+def _clock_version(version: int | None) -> Expr:
+    return true() if version is ALL_VERSIONS else ClockFact.definition_version == version
+
+
 def clock_durations(session: Session, start: datetime, end: datetime, *, kind: str,
                     version: int | None, group_by: GroupBy | None) -> Tallies:
     """Histograms of clocks of ``kind`` stopped in the window: ``("business", minutes,
@@ -221,17 +229,16 @@ def clock_durations(session: Session, start: datetime, end: datetime, *, kind: s
     Both histograms come from one pass over the clocks: the rows are a common table
     expression read by two grouped selects joined with ``UNION ALL``.
     """
-    stmt = (select().select_from(SlaClock)
-            .join(Handoff, col(Handoff.id) == SlaClock.handoff_id)
-            .where(col(SlaClock.stopped_at) >= start, col(SlaClock.stopped_at) < end,
-                   SlaClock.kind == kind, col(SlaClock.business_minutes).is_not(None),
-                   col(SlaClock.calendar_minutes).is_not(None), _handoff_version(version)))
-    stmt, key = _person_facet(stmt, group_by, Handoff.person_id, owner=Handoff.owner_key)
+    stmt = (select().select_from(ClockFact)
+            .where(col(ClockFact.stopped_at) >= start, col(ClockFact.stopped_at) < end,
+                   ClockFact.kind == kind, col(ClockFact.business_minutes).is_not(None),
+                   col(ClockFact.calendar_minutes).is_not(None), _clock_version(version)))
+    stmt, key = _clock_facet(stmt, group_by)
     rows = stmt.add_columns(
         *([key.label("k")] if key is not None else []),
-        col(SlaClock.business_minutes).label("business"),
-        col(SlaClock.calendar_minutes).label("calendar"),
-        col(Handoff.definition_version).label("version")).cte("clock_rows")
+        col(ClockFact.business_minutes).label("business"),
+        col(ClockFact.calendar_minutes).label("calendar"),
+        col(ClockFact.definition_version).label("version")).cte("clock_rows")
     keys = [rows.c.k] if key is not None else []
     both = union_all(*(
         select(*keys, literal_column(f"'{name}'").label("measure"),
@@ -251,18 +258,57 @@ def clock_outcomes(session: Session, start: datetime, end: datetime, *, version:
     """``(outcome, kind, version)`` counts over clocks due in the window (``clock_outcome``),
     each outcome a filtered count (see ``handoffs``)."""
     outcome = case(
-        (col(SlaClock.state).in_(("met", "breached")), SlaClock.state),
-        (col(SlaClock.stopped_at).is_not(None),
-         case((col(SlaClock.stopped_at) <= SlaClock.due_at, "met"), else_="breached")),
-        (col(SlaClock.due_at) <= now, "breached"), else_="pending")
-    stmt = (select().select_from(SlaClock)
-            .join(Handoff, col(Handoff.id) == SlaClock.handoff_id)
-            .where(col(SlaClock.due_at) >= start, col(SlaClock.due_at) < end,
-                   _handoff_version(version)))
-    stmt, key = _person_facet(stmt, group_by, Handoff.person_id, owner=Handoff.owner_key)
-    return _tally(session, stmt, key, [SlaClock.kind, Handoff.definition_version],
+        (col(ClockFact.state).in_(("met", "breached")), ClockFact.state),
+        (col(ClockFact.stopped_at).is_not(None),
+         case((col(ClockFact.stopped_at) <= ClockFact.due_at, "met"), else_="breached")),
+        (col(ClockFact.due_at) <= now, "breached"), else_="pending")
+    stmt = (select().select_from(ClockFact)
+            .where(col(ClockFact.due_at) >= start, col(ClockFact.due_at) < end,
+                   _clock_version(version)))
+    stmt, key = _clock_facet(stmt, group_by)
+    return _tally(session, stmt, key, [ClockFact.kind, ClockFact.definition_version],
                   {name: _when("outcome", name) for name in ("met", "breached", "pending")},
                   {"outcome": outcome})
+
+
+def _whole_days(start: datetime, end: datetime) -> tuple[date, date] | None:
+    """``[first, last)`` days when the window runs from one UTC midnight to another (then
+    the daily MQL counts answer exactly), else None."""
+    first, last = (instant.astimezone(UTC) for instant in (start, end))
+    if first.time() != time(0) or last.time() != time(0):
+        return None
+    return first.date(), last.date()
+
+
+def _mql_rows(session: Session, start: datetime, end: datetime, version: int | None,
+              group_by: GroupBy | None = None) -> tuple[Select[Any], Any, Expr | None]:
+    """The MQL facts of the window: its daily counts (``n`` per row) for a whole-day window
+    without a grouping, else the events themselves (one per row)."""
+    ensure_fresh(session, "mqls")
+    days = _whole_days(start, end)
+    if days is not None and group_by is None:
+        stmt = select().select_from(MqlDay).where(
+            col(MqlDay.day) >= days[0], col(MqlDay.day) < days[1],
+            true() if version is ALL_VERSIONS else MqlDay.definition_version == version)
+        return stmt, MqlDay, None
+    stmt = select().select_from(MqlFact).where(
+        MqlFact.at >= start, MqlFact.at < end,
+        true() if version is ALL_VERSIONS else MqlFact.definition_version == version)
+    stmt, key = _person_facet(stmt, group_by, MqlFact.person_id)
+    return stmt, MqlFact, key
+
+
+def _mqls(fact: Any) -> Measure:
+    """How many MQLs the rows stand for: a day count each, or one event each."""
+    if fact is MqlDay:
+        return lambda c: func.coalesce(func.sum(c.n), 0)
+    return count
+
+
+def _flagged(fact: Any, flag: str) -> Measure:
+    if fact is MqlDay:
+        return lambda c: func.coalesce(func.sum(c.n).filter(c[flag]), 0)
+    return lambda c: func.count().filter(c[flag])
 
 
 def mql_funnel(session: Session, start: datetime, end: datetime, *, version: int | None,
@@ -270,57 +316,48 @@ def mql_funnel(session: Session, start: datetime, end: datetime, *, version: int
     """MQL events in the window by version: ``mqls``, and how many reached SAL (a later SAL,
     SQL or win, or an accepted handoff), SQL (a later SQL or win) and a win afterwards.
 
-    "Later" compares with each person's latest SAL, SQL and win (one grouped pass over the
-    stage events joined by hash), not with a look-up per MQL, which costs three index probes
-    per MQL of the cohort.
+    How far each MQL's person got is a fact kept ahead (``metric_mql``), so this is a count
+    over the window's facts, or over its days' counts.
     """
-    event = aliased(StageEvent, name="mql")
-    later = aliased(StageEvent, name="later")
-    latest = (select(later.person_id.label("person_id"),
-                     func.max(later.at).label("sal"),
-                     func.max(later.at).filter(col(later.stage).in_(("sql", "won"))).label("sql"),
-                     func.max(later.at).filter(later.stage == "won").label("won"))
-              .where(col(later.stage).in_(("sal", "sql", "won")), later.at >= start)
-              .group_by(later.person_id).subquery("latest"))
-    accepted = (select(Handoff.mql_event_id.label("mql_event_id"))  # type: ignore[attr-defined]
-                .where(Handoff.state == "accepted").subquery("accepted"))
-    stmt = (select().select_from(event)
-            .join(latest, latest.c.person_id == event.person_id, isouter=True)
-            .join(accepted, accepted.c.mql_event_id == event.id, isouter=True)
-            .where(event.stage == "mql", event.at >= start, event.at < end,
-                   _mql_version(event, version)))
-    stmt, key = _person_facet(stmt, group_by, event.person_id)
-
-    def reached(stage: str) -> Expr:
-        return func.coalesce(latest.c[stage] >= event.at, False)
-
-    return _tally(session, stmt, key, [event.definition_version], {
-        "mqls": count, "sals": lambda c: func.count().filter(c.sal),
-        "sqls": lambda c: func.count().filter(c.sql), "won": lambda c: func.count().filter(c.won)},
-        {"sal": or_(reached("sal"), accepted.c.mql_event_id.is_not(None)),
-         "sql": reached("sql"), "won": reached("won")})
+    stmt, fact, key = _mql_rows(session, start, end, version, group_by)
+    inputs = {"sal": fact.reached_sal, "sql": fact.reached_sql, "won": fact.won}
+    if fact is MqlDay:
+        inputs["n"] = MqlDay.n
+    return _tally(session, stmt, key, [fact.definition_version], {
+        "mqls": _mqls(fact), "sals": _flagged(fact, "sal"),
+        "sqls": _flagged(fact, "sql"), "won": _flagged(fact, "won")}, inputs)
 
 
 def mql_days(session: Session, start: datetime, end: datetime, *, version: int | None,
              by_segment: bool) -> Tallies:
-    """``("n", utc_day, version[, segment])``: MQL events in the window per UTC day."""
-    stmt = select().select_from(StageEvent).where(
-        StageEvent.stage == "mql", StageEvent.at >= start, StageEvent.at < end,
-        _mql_version(StageEvent, version))
-    dims = [_utc_day(session, StageEvent.at), StageEvent.definition_version]
-    if by_segment:
-        stmt, segment = _person_facet(stmt, "segment", StageEvent.person_id)
-        dims.append(segment)
-    return _tally(session, stmt, None, dims, {"n": count})
+    """``("n", utc_day, version[, segment])``: MQL events in the window per UTC day (the
+    segment is the person's, kept with each MQL fact)."""
+    stmt, fact, _ = _mql_rows(session, start, end, version)
+    dims = [fact.day, fact.definition_version, *([fact.segment] if by_segment else [])]
+    return _tally(session, stmt, None, dims, {"n": _mqls(fact)},
+                  {"n": MqlDay.n} if fact is MqlDay else None)
+
+
+def mql_count(session: Session, start: datetime, end: datetime, *,
+              version: int | None) -> Tallies:
+    """``("n", version)``: MQL events in the window."""
+    stmt, fact, _ = _mql_rows(session, start, end, version)
+    return _tally(session, stmt, None, [fact.definition_version], {"n": _mqls(fact)},
+                  {"n": MqlDay.n} if fact is MqlDay else None)
+
+
+def _deals(session: Session, version: int | None | str = "active") -> Select[Any]:
+    """The deal facts, brought up to date first."""
+    ensure_fresh(session, "deals", version)  # type: ignore[arg-type]
+    return select().select_from(DealFact)
 
 
 def _live_closed(closed_from: date | None, closed_before: date, *, won_only: bool) -> Expr:
-    conditions = [Opportunity.live, Opportunity.is_closed,
-                  col(Opportunity.close_date) < closed_before]
+    conditions = [DealFact.is_closed, col(DealFact.close_date) < closed_before]
     if closed_from is not None:
-        conditions.append(col(Opportunity.close_date) >= closed_from)
+        conditions.append(col(DealFact.close_date) >= closed_from)
     if won_only:
-        conditions.append(Opportunity.is_won)
+        conditions.append(DealFact.is_won)
     return and_(*conditions)
 
 
@@ -329,41 +366,34 @@ def deals_closed(session: Session, *, closed_from: date | None, closed_before: d
                  cycle: bool = False) -> Tallies:
     """``("n" | "amount", is_won[, cycle_days])`` over live deals closed in
     ``[closed_from, closed_before)``; cycle days are None without a created date."""
-    stmt = select().select_from(Opportunity).where(
-        _live_closed(closed_from, closed_before, won_only=won_only))
+    stmt = _deals(session).where(_live_closed(closed_from, closed_before, won_only=won_only))
     stmt, key = _deal_facet(stmt, group_by)
-    dims: list[Expr] = [Opportunity.is_won]
+    dims: list[Expr] = [DealFact.is_won]
     if cycle:
-        dims.append(_days(session, Opportunity.close_date, Opportunity.created_at))
+        dims.append(DealFact.cycle_days)
     return _tally(session, stmt, key, dims, {"n": count, "amount": amount},
-                  {"amount": Opportunity.amount})
+                  {"amount": DealFact.amount})
 
 
 def lead_cycles(session: Session, *, closed_from: date, closed_before: date,
                 group_by: GroupBy | None) -> Tallies:
     """``("lead", days)``: won deals (with a created date) by days from their person's
     creation to the close date; deals without a known person are left out."""
-    stmt = (select().select_from(Opportunity)
-            .join(CrmRow, col(CrmRow.key) == Opportunity.person_record_key)
-            .join(Person, col(Person.id) == CrmRow.person_id)
-            .where(_live_closed(closed_from, closed_before, won_only=True),
-                   col(Opportunity.created_at).is_not(None),
-                   col(Person.created_at).is_not(None)))
+    stmt = _deals(session).where(_live_closed(closed_from, closed_before, won_only=True),
+                                 col(DealFact.lead_days).is_not(None))
     stmt, key = _deal_facet(stmt, group_by)
-    return _tally(session, stmt, key,
-                  [_days(session, Opportunity.close_date, Person.created_at)],
-                  {"lead": count})
+    return _tally(session, stmt, key, [DealFact.lead_days], {"lead": count})
 
 
 def deals_open(session: Session, *, open_at: datetime, closed_before: date,
                group_by: GroupBy | None) -> Tallies:
     """``("open",)``: live deals created before ``open_at`` and not closed before
     ``closed_before``."""
-    stmt = select().select_from(Opportunity).where(
-        Opportunity.live, col(Opportunity.created_at) < open_at,
-        or_(col(Opportunity.is_closed).is_(False),
-            and_(col(Opportunity.close_date).is_not(None),
-                 col(Opportunity.close_date) >= closed_before)))
+    stmt = _deals(session).where(
+        col(DealFact.created_at) < open_at,
+        or_(col(DealFact.is_closed).is_(False),
+            and_(col(DealFact.close_date).is_not(None),
+                 col(DealFact.close_date) >= closed_before)))
     stmt, key = _deal_facet(stmt, group_by)
     return _tally(session, stmt, key, [], {"open": count})
 
@@ -373,37 +403,22 @@ def sourced_wins(session: Session, *, closed_from: date, closed_before: date,
     """``("n" | "amount", sourced, first_version)`` over won deals in the window: sourced
     when the deal's person was an MQL (of ``version``) before the deal was created;
     ``first_version`` is that earliest MQL's version (None when not sourced, or when a
-    single version counts)."""
-    mql = aliased(StageEvent, name="mql")
-    before = and_(mql.person_id == CrmRow.person_id, mql.stage == "mql",
-                  mql.at < Opportunity.created_at, _mql_version(mql, version))
-    sourced = exists().where(before)
-    stmt = (select().select_from(Opportunity)
-            .join(CrmRow, col(CrmRow.key) == Opportunity.person_record_key, isouter=True)
-            .where(_live_closed(closed_from, closed_before, won_only=True)))
+    single version counts). The deal facts are built for ``version``."""
+    stmt = _deals(session, version).where(
+        _live_closed(closed_from, closed_before, won_only=True))
     stmt, key = _deal_facet(stmt, group_by)
-    dims: list[Expr] = [sourced]
+    dims: list[Expr] = [DealFact.sourced]
     if version is ALL_VERSIONS:
-        dims.append(select(mql.definition_version).where(before).order_by(mql.at)
-                    .limit(1).correlate(Opportunity, CrmRow).scalar_subquery())
+        dims.append(DealFact.mql_version)
     return _tally(session, stmt, key, dims, {"n": count, "amount": amount},
-                  {"amount": Opportunity.amount})
+                  {"amount": DealFact.amount})
 
 
 def new_customers(session: Session, *, first_day: date, end_day: date) -> int:
     """Customers (account, else person, else the deal itself) whose first live won deal
     closed in ``[first_day, end_day)``."""
-    # the person is looked up only for deals without an account (a scalar subquery in the
-    # CASE branch), rather than joining every deal to the CRM rows
-    person = (select(CrmRow.person_id).where(CrmRow.key == Opportunity.person_record_key)
-              .correlate(Opportunity).scalar_subquery())
-    customer = case(
-        (func.nullif(Opportunity.account_key, "").is_not(None),
-         literal("account:") + Opportunity.account_key),
-        else_=func.coalesce(literal("person:") + cast(person, String),
-                            literal("opportunity:") + Opportunity.key))
-    rows = (select(customer.label("customer"), Opportunity.close_date)
-            .where(_live_closed(None, end_day, won_only=True)).subquery())
+    rows = _deals(session).add_columns(DealFact.customer, DealFact.close_date).where(
+        _live_closed(None, end_day, won_only=True)).subquery()
     firsts = (select(rows.c.customer, func.min(rows.c.close_date).label("first"))
               .group_by(rows.c.customer).subquery())
     found = session.execute(select(func.count()).select_from(firsts)
@@ -414,27 +429,17 @@ def new_customers(session: Session, *, first_day: date, end_day: date) -> int:
 def won_by_day(session: Session, *, closed_from: date, closed_before: date,
                by_segment: bool, by_team: bool) -> Tallies:
     """``("amount", close_date, segment | None, team | None)``: live won revenue per day."""
-    stmt = select().select_from(Opportunity).where(
-        _live_closed(closed_from, closed_before, won_only=True))
-    dims: list[Expr] = [Opportunity.close_date]
+    stmt = _deals(session).where(_live_closed(closed_from, closed_before, won_only=True))
+    dims: list[Expr] = [DealFact.close_date]
     facets: list[GroupBy] = [f for f, wanted in (("segment", by_segment), ("team", by_team))
                              if wanted]
     for facet in facets:
         stmt, key = _deal_facet(stmt, facet)
         dims.append(key)
     found = _tally(session, stmt, None, dims, {"amount": amount},
-                   {"amount": Opportunity.amount}).get("", Counter())
+                   {"amount": DealFact.amount}).get("", Counter())
     out: Counter[Hashable] = Counter()
     for (name, day, *keys), total in found.items():
         named = dict(zip(facets, keys, strict=True))
         out[(name, day, named.get("segment"), named.get("team"))] += total
     return {"": out}
-
-
-def mql_count(session: Session, start: datetime, end: datetime, *,
-              version: int | None) -> Tallies:
-    """``("n", version)``: MQL events in the window."""
-    stmt = select().select_from(StageEvent).where(
-        StageEvent.stage == "mql", StageEvent.at >= start, StageEvent.at < end,
-        _mql_version(StageEvent, version))
-    return _tally(session, stmt, None, [StageEvent.definition_version], {"n": count})

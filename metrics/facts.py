@@ -1,0 +1,299 @@
+"""Facts the metrics read instead of joining at query time, and how they stay correct.
+
+The slow parts of the metric queries were joins a deal or an MQL makes for every request: a
+deal's person (through its CRM row), that person's creation date and whether they were an
+MQL before the deal was created; an MQL's later stages, accepted handoff and segment; an SLA
+clock's definition version (on its handoff). These tables hold those answers per row:
+
+* ``metric_deal``: each live opportunity with its person, cycle and lead-cycle days, its
+  customer and whether it was marketing sourced (for the version in ``metric_fact_state``);
+* ``metric_mql``: each MQL event with its UTC day, its person's segment and how far the
+  person got afterwards; ``metric_mql_day`` counts them per day, for whole-day windows;
+* ``metric_clock``: each SLA clock with its handoff's definition version.
+
+Keeping them correct is the database's job, not the writers': migration 0008 puts triggers
+on the tables the facts are made of. Clocks are mirrored row by row as they are written (a
+clock changes alone, and its handoff's version never changes). Deal and MQL facts depend on
+merges, links, deletions and re-syncs across several tables, so a write there only leaves a
+``metric_change`` marker for the family in the writer's own transaction; the next metric
+request that reads the family (``ensure_fresh``) consumes the markers and rebuilds it,
+set-based, in its own transaction. A marker becomes visible exactly when its writer commits,
+so no committed change is ever missed and an uncommitted one is never counted.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from sqlalchemy import (
+    Index,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.orm import aliased
+from sqlmodel import Field, Session, SQLModel, col
+
+from service.crm.models import Opportunity
+from service.db import utc_field
+from service.definitions.models import LeadDefinition
+from service.handoffs.models import Handoff
+from service.people.models import Person, StageEvent
+from service.sync.models import CrmRow
+
+Family = Literal["deals", "mqls"]
+FAMILIES: tuple[Family, ...] = ("deals", "mqls")
+# the tables each rebuilt family is made of (migration 0008 marks a family on their writes)
+INPUTS: dict[Family, tuple[str, ...]] = {
+    "deals": ("opportunity", "crm_record", "person", "stage_event", "lead_definition"),
+    "mqls": ("stage_event", "handoff", "person", "account"),
+}
+_LOCK = 0x7472756365  # the advisory lock serialising rebuilds on PostgreSQL
+
+
+class DealFact(SQLModel, table=True):
+    """A live opportunity with what its deal metrics would otherwise join for."""
+
+    __tablename__ = "metric_deal"
+    __table_args__ = (Index("ix_metric_deal_closed", "is_closed", "close_date"),)
+
+    opportunity_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    source: str | None = Field(default=None, max_length=20)
+    account_key: str | None = Field(default=None, max_length=200)
+    owner_key: str | None = Field(default=None, max_length=200)
+    amount: float | None = None
+    is_closed: bool = False
+    is_won: bool = False
+    created_at: datetime | None = utc_field(nullable=True)
+    close_date: date | None = None
+    cycle_days: int | None = None  # close date - created date (UTC)
+    person_id: int | None = None
+    lead_days: int | None = None  # close date - the person's created date, with a created date
+    customer: str = Field(max_length=220)  # account:, else person:, else opportunity:<key>
+    sourced: bool = False  # the person was an MQL before the deal was created
+    mql_version: int | None = None  # that earliest MQL's version (when every version counts)
+
+
+class MqlFact(SQLModel, table=True):
+    """An MQL event with its day, its person's segment and how far the person got after."""
+
+    __tablename__ = "metric_mql"
+    __table_args__ = (Index("ix_metric_mql_at", "at"),)
+
+    event_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    person_id: int
+    at: datetime = utc_field()
+    day: date
+    definition_version: int | None = None
+    segment: str = Field(max_length=20)
+    reached_sal: bool = False  # a later SAL, SQL or win, or its handoff accepted
+    reached_sql: bool = False
+    won: bool = False
+
+
+class MqlDay(SQLModel, table=True):
+    """MQL events per UTC day, version, segment and funnel path: whole-day windows' counts."""
+
+    __tablename__ = "metric_mql_day"
+    __table_args__ = (Index("ix_metric_mql_day_day", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date
+    definition_version: int | None = None
+    segment: str = Field(max_length=20)
+    reached_sal: bool = False
+    reached_sql: bool = False
+    won: bool = False
+    n: int
+
+
+class ClockFact(SQLModel, table=True):
+    """An SLA clock with its handoff's definition version (kept by triggers on sla_clock)."""
+
+    __tablename__ = "metric_clock"
+    __table_args__ = (
+        Index("ix_metric_clock_kind_stopped_at", "kind", "stopped_at", postgresql_include=[
+            "definition_version", "business_minutes", "calendar_minutes", "handoff_id"]),
+        Index("ix_metric_clock_due_at", "due_at", postgresql_include=[
+            "kind", "state", "stopped_at", "definition_version", "handoff_id"]))
+
+    clock_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    handoff_id: int
+    kind: str = Field(max_length=20)
+    definition_version: int | None = None
+    state: str = Field(max_length=20)
+    due_at: datetime = utc_field()
+    stopped_at: datetime | None = utc_field(nullable=True)
+    business_minutes: int | None = None
+    calendar_minutes: int | None = None
+
+
+class FactChange(SQLModel, table=True):
+    """A family whose inputs changed since it was built (at most one per writing transaction)."""
+
+    __tablename__ = "metric_change"
+    __table_args__ = (Index("ix_metric_change_family", "family"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    family: str = Field(max_length=20)
+
+
+class FactState(SQLModel, table=True):
+    """A built family; deals are built for one definition version (None: every version)."""
+
+    __tablename__ = "metric_fact_state"
+
+    family: str = Field(primary_key=True, max_length=20)
+    version: int | None = None
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _active_version(session: Session) -> int | None:
+    return session.execute(select(LeadDefinition.version)
+                           .where(LeadDefinition.state == "active")).scalars().first()
+
+
+def _built(session: Session, family: Family) -> tuple[bool, int | None]:
+    row = session.execute(select(FactState.version)
+                          .where(FactState.family == family)).first()
+    return (row is not None, row[0] if row is not None else None)
+
+
+def _is_fresh(session: Session, family: Family, version: int | None) -> bool:
+    built, basis = _built(session, family)
+    if not built or (family == "deals" and basis != version):
+        return False
+    marked = session.execute(select(FactChange.id).where(FactChange.family == family)
+                             .limit(1)).first()
+    return marked is None
+
+
+def ensure_fresh(session: Session, family: Family,
+                 version: int | None | Literal["active"] = "active") -> None:
+    """Rebuild ``family`` when a write marked it, or when deals were built for another
+    definition version than ``version`` (by default the active one's).
+
+    Cheap when nothing changed: one look at the state row and one at the markers.
+    """
+    if version == "active":
+        version = _active_version(session)
+    if _is_fresh(session, family, version):
+        return
+    if _postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+        if _is_fresh(session, family, version):  # another request rebuilt it meanwhile
+            return
+    refresh(session, families=(family,), version=version)
+
+
+def refresh(session: Session, *, families: tuple[Family, ...] = FAMILIES,
+            version: int | None | Literal["active"] = "active") -> None:
+    """Rebuild the families from their tables, consuming their markers first (so a change
+    committed during the rebuild leaves a marker for the next one). The bench calls this
+    after loading; requests call it through ``ensure_fresh``."""
+    basis = _active_version(session) if version == "active" else version
+    for family in families:
+        session.execute(delete(FactChange).where(FactChange.family == family))
+        if _postgres(session):  # later writes in this transaction must mark the family again
+            session.execute(text("SELECT set_config(:name, '', true)"),
+                            {"name": f"truce.metric_stale_{family}"})
+        if family == "deals":
+            _build_deals(session, basis)
+        else:
+            _build_mqls(session)
+        session.execute(delete(FactState).where(FactState.family == family))
+        session.execute(insert(FactState).values(family=family, version=basis))
+
+
+def _build_deals(session: Session, version: int | None) -> None:
+    # imported here: aggregates reads these tables, and both share the SQL date helpers
+    from metrics.aggregates import _days
+
+    mql = aliased(StageEvent, name="mql")
+    before = and_(mql.person_id == CrmRow.person_id, mql.stage == "mql",
+                  mql.at < Opportunity.created_at,
+                  literal(True) if version is None else mql.definition_version == version)
+    first_version: Any = null()
+    if version is None:
+        first_version = (select(mql.definition_version).where(before)
+                         .order_by(mql.at, mql.id).limit(1)
+                         .correlate(Opportunity, CrmRow).scalar_subquery())
+    customer = case(
+        (func.nullif(Opportunity.account_key, "").is_not(None),
+         literal("account:") + Opportunity.account_key),
+        (col(CrmRow.person_id).is_not(None),
+         literal("person:") + cast(CrmRow.person_id, String)),
+        else_=literal("opportunity:") + Opportunity.key)
+    rows = (select(
+        Opportunity.id, Opportunity.source, Opportunity.account_key, Opportunity.owner_key,
+        Opportunity.amount, Opportunity.is_closed, Opportunity.is_won, Opportunity.created_at,
+        Opportunity.close_date, _days(session, Opportunity.close_date, Opportunity.created_at),
+        CrmRow.person_id,
+        case((col(Opportunity.created_at).is_not(None),
+              _days(session, Opportunity.close_date, Person.created_at))),
+        customer, exists().where(before), first_version)
+        .select_from(Opportunity)
+        .join(CrmRow, col(CrmRow.key) == Opportunity.person_record_key, isouter=True)
+        .join(Person, col(Person.id) == CrmRow.person_id, isouter=True)
+        .where(Opportunity.live))
+    table = DealFact.__table__  # type: ignore[attr-defined]
+    session.execute(delete(table))
+    session.execute(insert(table).from_select(
+        ["opportunity_id", "source", "account_key", "owner_key", "amount", "is_closed",
+         "is_won", "created_at", "close_date", "cycle_days", "person_id", "lead_days",
+         "customer", "sourced", "mql_version"], rows))
+
+
+def _build_mqls(session: Session) -> None:
+    from metrics.aggregates import _person_facet, _utc_day
+
+    event = aliased(StageEvent, name="mql")
+    later = aliased(StageEvent, name="later")
+    latest = (select(later.person_id.label("person_id"),
+                     func.max(later.at).label("sal"),
+                     func.max(later.at).filter(col(later.stage).in_(("sql", "won"))).label("sql"),
+                     func.max(later.at).filter(later.stage == "won").label("won"))
+              .where(col(later.stage).in_(("sal", "sql", "won")))
+              .group_by(later.person_id).subquery("latest"))
+    accepted = (select(Handoff.mql_event_id.label("mql_event_id"))  # type: ignore[attr-defined]
+                .where(Handoff.state == "accepted").subquery("accepted"))
+    stmt = (select().select_from(event)
+            .join(latest, latest.c.person_id == event.person_id, isouter=True)
+            .join(accepted, accepted.c.mql_event_id == event.id, isouter=True)
+            .where(event.stage == "mql"))
+    stmt, segment = _person_facet(stmt, "segment", event.person_id)
+
+    def reached(stage: str) -> Any:
+        return func.coalesce(latest.c[stage] >= event.at, False)
+
+    rows = stmt.add_columns(
+        event.id, event.person_id, event.at, _utc_day(session, event.at),
+        event.definition_version, segment,
+        or_(reached("sal"), accepted.c.mql_event_id.is_not(None)), reached("sql"),
+        reached("won"))
+    flags = ["reached_sal", "reached_sql", "won"]
+    facts = MqlFact.__table__  # type: ignore[attr-defined]
+    days = MqlDay.__table__  # type: ignore[attr-defined]
+    session.execute(delete(days))
+    session.execute(delete(facts))
+    session.execute(insert(facts).from_select(
+        ["event_id", "person_id", "at", "day", "definition_version", "segment", *flags], rows))
+    keys = [facts.c.day, facts.c.definition_version, facts.c.segment,
+            *(facts.c[f] for f in flags)]
+    session.execute(insert(days).from_select(
+        ["day", "definition_version", "segment", *flags, "n"],
+        select(*keys, func.count()).group_by(*keys)))
