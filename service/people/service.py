@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, delete, select
 
 from connectors.records import normalise_email
@@ -17,7 +16,7 @@ from service.people.decisions import DEFAULT_MAPPING, StatusMapping
 from service.people.events import OppFacts, PersonRow, StatusChange, derive_events
 from service.people.identity import owner_key
 from service.people.models import Person, StageEvent
-from service.sync.bulk import among, insert_many
+from service.sync.bulk import among, insert_many, update_many
 from service.sync.models import CrmRow
 
 PERSON_FIELDS = ("first_name", "last_name", "title", "country", "lead_source", "score")
@@ -96,14 +95,13 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
 
 
 def _update_persons(session: Session, updates: list[dict[str, Any]]) -> None:
-    """One executemany UPDATE per shape of values; loaded Person objects are expired."""
+    """One bulk UPDATE per shape of values; loaded Person objects are expired."""
     table = Person.__table__  # type: ignore[attr-defined]
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for values in updates:
         shapes[tuple(n for n in values if n != "pid")].append(values)
-    for names, group in shapes.items():
-        session.execute(update(table).where(table.c.id == bindparam("pid"))
-                        .values({n: bindparam(n) for n in names}), group)
+    for group in shapes.values():
+        update_many(session, table, group, by="pid")
     ids = {values["pid"] for values in updates}
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Person) and obj.id in ids:

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import json
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import JSON, ColumnElement, any_, bindparam, insert, text
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    column,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import table as sa_table
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 CHUNK = 1000  # rows per statement: well under both databases' bound-parameter limits
+COPY_FROM = 50  # rows from which PostgreSQL writes stream through COPY instead of executemany
 
 
 def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
@@ -20,12 +36,21 @@ def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement
 
     A page's IN list holds up to a few thousand keys, and PostgreSQL's driver parses a
     statement with that many placeholders afresh each time (its length varies): the array
-    form is one constant statement whatever the page holds.
+    form is one constant statement whatever the page holds. The array goes as its text form,
+    cast by the server: psycopg's list adaptation costs ten times as much per element.
     """
     values = list(values)
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+        literal = bindparam(None, array_literal(values), type_=Text())
+        return column == any_(cast(literal, ARRAY(column.type)))
     return column.in_(values)
+
+
+def array_literal(values: Iterable[Any]) -> str:
+    """PostgreSQL's text form of a one-dimensional array: ``{"a","b"}``, NULL for None."""
+    return "{" + ",".join(
+        "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for v in values) + "}"
 
 
 def custom_plans(session: Session) -> None:
@@ -52,21 +77,144 @@ def upsert(session: Session, table: Any, rows: list[dict[str, Any]], *,
         stmt = stmt.on_conflict_do_update(index_elements=["key"], set_=columns)
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=["key"])
+    if dialect == "postgresql" and len(rows) >= COPY_FROM:
+        _upsert_copy(session, table, rows, update)
+        return
     if dialect == "postgresql":
         _executemany_pg(session, stmt, table, rows)
         return
+    rows = _decoded(table, rows)
     for i in range(0, len(rows), CHUNK):
         session.execute(stmt, rows[i:i + CHUNK])
 
 
 def insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """A plain executemany INSERT, by psycopg itself on PostgreSQL (see ``_executemany_pg``)."""
+    """A plain INSERT of many rows: COPY on PostgreSQL (executemany when few), else executemany."""
     if not rows:
         return
     if session.get_bind().dialect.name == "postgresql":
-        _executemany_pg(session, insert(table), table, rows)
+        if len(rows) >= COPY_FROM:
+            names, values = _copy_values(session, table, rows)
+            _copy(session, table.name, names, values)
+        else:
+            _executemany_pg(session, insert(table), table, rows)
     else:
-        session.execute(insert(table), rows)
+        session.execute(insert(table), _decoded(table, rows))
+
+
+def update_many(session: Session, table: Any, rows: list[dict[str, Any]], *, by: str,
+                column: str = "id") -> None:
+    """``UPDATE table SET ... WHERE column = row[by]`` for rows of one shape.
+
+    On PostgreSQL many rows go through COPY into a scratch table and one ``UPDATE ... FROM``;
+    a row-by-row executemany costs a statement execution (and, with custom plans, a
+    planning) per row.
+    """
+    if not rows:
+        return
+    names = [n for n in rows[0] if n != by]
+    if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM:
+        session.execute(update(table).where(table.c[column] == bindparam(by))
+                        .values({n: bindparam(n) for n in names}), rows)
+        return
+    scratch = _scratch(session, table, [column, *names])
+    _copy(session, scratch, [column, *names],
+          ([row[by], *(_copyable(table, n, row[n]) for n in names)] for row in rows))
+    assignments = ", ".join(f'"{n}" = s."{n}"' for n in names)
+    session.execute(text(f'UPDATE "{table.name}" AS t SET {assignments} FROM "{scratch}" AS s '
+                         f'WHERE t."{column}" = s."{column}"'))
+    session.execute(text(f'TRUNCATE "{scratch}"'))
+
+
+def _upsert_copy(session: Session, table: Any, rows: list[dict[str, Any]],
+                 update: Callable[[Any], dict[str, Any]] | None) -> None:
+    """COPY the rows into a scratch table, then one INSERT ... SELECT ... ON CONFLICT.
+
+    A later row of the same key wins, as it would have one statement after another (a single
+    INSERT may not touch a row twice).
+    """
+    rows = list({row["key"]: row for row in rows}.values())
+    names, values = _copy_values(session, table, rows)
+    scratch = _scratch(session, table, names)
+    _copy(session, scratch, names, values)
+    source = sa_table(scratch, *(column(n, table.c[n].type) for n in names))
+    stmt = pg_insert(table).from_select(names, select(*(source.c[n] for n in names)))
+    columns = update(stmt.excluded) if update is not None else None
+    if columns:
+        stmt = stmt.on_conflict_do_update(index_elements=["key"], set_=columns)
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["key"])
+    session.execute(stmt)
+    session.execute(text(f'TRUNCATE "{scratch}"'))
+
+
+def _scratch(session: Session, table: Any, names: list[str]) -> str:
+    """A temporary table shaped like ``table``'s ``names`` columns, emptied at commit.
+
+    Made once per connection (``IF NOT EXISTS``: a rolled-back transaction may have taken it
+    away); one per column set, so any rows of the table fit.
+    """
+    name = f"_bulk_{table.name}_{zlib.crc32(','.join(names).encode()):08x}"
+    cols = ", ".join(f'"{n}"' for n in names)
+    session.execute(text(f'CREATE TEMP TABLE IF NOT EXISTS "{name}" ON COMMIT DELETE ROWS AS '
+                         f'SELECT {cols} FROM "{table.name}" WITH NO DATA'))
+    return name
+
+
+def _copy_values(session: Session, table: Any, rows: list[dict[str, Any]]
+                 ) -> tuple[list[str], Iterable[list[Any]]]:
+    """The columns to COPY (the rows' own and those left to a scalar default) and the values."""
+    names = list(rows[0])
+    defaults = _defaults(session, table, names)
+    all_names = [*names, *defaults]
+    fill = list(defaults.values())
+    json_names = [n for n in names if isinstance(table.c[n].type, JSON)]
+
+    def values() -> Iterator[list[Any]]:
+        for row in rows:
+            out = [row[n] for n in names]
+            for n in json_names:
+                i = names.index(n)
+                out[i] = _json(out[i])
+            yield out + fill
+
+    return all_names, values()
+
+
+def _copyable(table: Any, name: str, value: Any) -> Any:
+    return _json(value) if isinstance(table.c[name].type, JSON) else value
+
+
+def _json(value: Any) -> Any:
+    """JSON text for a JSON column: already serialised text passes as it is."""
+    if value is None or isinstance(value, Serialized):
+        return value
+    return Jsonb(value)
+
+
+class Serialized(str):
+    """A JSON document already serialised (to hash it): stored as it is, not dumped again."""
+
+
+def _defaults(session: Session, table: Any, names: list[str]) -> dict[str, Any]:
+    compiled = insert(table).compile(dialect=session.get_bind().dialect, column_keys=names)
+    defaults = {}
+    for col in compiled.insert_prefetch:  # columns the rows leave to their default
+        if col.key not in names:
+            if not (col.default is not None and col.default.is_scalar):
+                raise ValueError(f"{table.name}.{col.key} needs a value in every row")
+            defaults[col.key] = col.default.arg
+    return defaults
+
+
+def _copy(session: Session, table: str, names: list[str], values: Iterable[Sequence[Any]]
+          ) -> None:
+    """``COPY table (names) FROM STDIN`` on the session's connection and transaction."""
+    cols = ", ".join(f'"{n}"' for n in names)
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
+        for row in values:
+            copy.write_row(row)
 
 
 def _executemany_pg(session: Session, stmt: Any, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -79,15 +227,18 @@ def _executemany_pg(session: Session, stmt: Any, table: Any, rows: list[dict[str
     names = list(rows[0])
     compiled = stmt.compile(dialect=session.get_bind().dialect, column_keys=names,
                             for_executemany=True)
-    defaults = {}
-    for column in compiled.insert_prefetch:  # columns the rows leave to their default
-        if column.key not in names:
-            if not (column.default is not None and column.default.is_scalar):
-                raise ValueError(f"{table.name}.{column.key} needs a value in every row")
-            defaults[column.key] = column.default.arg
+    defaults = _defaults(session, table, names)
     json_columns = [n for n in names if isinstance(table.c[n].type, JSON)]
-    rows = [{**defaults, **row, **{n: Jsonb(row[n]) for n in json_columns if row[n] is not None}}
-            for row in rows]
+    rows = [{**defaults, **row, **{n: _json(row[n]) for n in json_columns}} for row in rows]
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cursor:
         cursor.executemany(str(compiled), rows)
+
+
+def _decoded(table: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for SQLAlchemy's own JSON handling: serialised documents back to values."""
+    names = [n for n in rows[0] if isinstance(table.c[n].type, JSON)]
+    if not any(isinstance(row[n], Serialized) for row in rows for n in names):
+        return rows
+    return [{**row, **{n: json.loads(row[n]) for n in names
+                       if isinstance(row[n], Serialized)}} for row in rows]
