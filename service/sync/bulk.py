@@ -11,7 +11,6 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import (
     JSON,
     ColumnElement,
-    Text,
     any_,
     bindparam,
     cast,
@@ -25,6 +24,7 @@ from sqlalchemy import table as sa_table
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.types import NullType
 from sqlmodel import Session
 
 CHUNK = 1000  # rows per statement: well under both databases' bound-parameter limits
@@ -41,7 +41,9 @@ def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement
     """
     values = list(values)
     if session.get_bind().dialect.name == "postgresql":
-        literal = bindparam(None, array_literal(values), type_=Text())
+        # untyped, so the server reads the text as the array itself: a constant the planner
+        # sees through, where a cast from text at run time hides the values from it
+        literal = bindparam(None, array_literal(values), type_=NullType())
         return column == any_(cast(literal, ARRAY(column.type)))
     return column.in_(values)
 
