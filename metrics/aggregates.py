@@ -35,7 +35,15 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col
 
-from metrics.facts import ClockFact, DealFact, MqlDay, MqlFact, ensure_fresh
+from metrics.facts import (
+    ClockFact,
+    Customer,
+    DealDay,
+    DealFact,
+    MqlDay,
+    MqlFact,
+    ensure_fresh,
+)
 from metrics.query import UNASSIGNED, UNKNOWN, GroupBy
 from service.crm.models import Account, Owner
 from service.handoffs.models import Handoff
@@ -102,7 +110,8 @@ def _person_facet(stmt: Select[Any], group_by: GroupBy | None, person_id: Expr, 
 
 def _deal_facet(stmt: Select[Any], group_by: GroupBy | None
                 ) -> tuple[Select[Any], Expr | None]:
-    """The group key of an opportunity: its own source and owner, its account's segment."""
+    """The group key of an opportunity: its own source and owner, its account's segment and
+    its owner's team (the last two kept with the deal facts)."""
     if group_by is None:
         return stmt, None
     if group_by == "source":
@@ -110,10 +119,8 @@ def _deal_facet(stmt: Select[Any], group_by: GroupBy | None
     if group_by == "owner":
         return stmt, _or(DealFact.owner_key, UNASSIGNED)
     if group_by == "team":
-        stmt = stmt.join(Owner, col(Owner.key) == DealFact.owner_key, isouter=True)
-        return stmt, _or(Owner.team, UNASSIGNED)
-    stmt = stmt.join(Account, col(Account.key) == DealFact.account_key, isouter=True)
-    return stmt, _segment(Account.employees)
+        return stmt, DealFact.team
+    return stmt, DealFact.segment
 
 
 def _number(value: Any) -> float | int:
@@ -361,11 +368,33 @@ def _live_closed(closed_from: date | None, closed_before: date, *, won_only: boo
     return and_(*conditions)
 
 
+def _deal_days(session: Session, closed_from: date | None, closed_before: date, *,
+               won_only: bool) -> Select[Any]:
+    """The daily counts of the live deals closed in ``[closed_from, closed_before)``."""
+    ensure_fresh(session, "deals")
+    stmt = select().select_from(DealDay).where(col(DealDay.close_date) < closed_before)
+    if closed_from is not None:
+        stmt = stmt.where(col(DealDay.close_date) >= closed_from)
+    return stmt.where(DealDay.is_won) if won_only else stmt
+
+
+def _summed(column: str) -> Measure:
+    return lambda c: func.coalesce(func.sum(c[column]), 0)
+
+
 def deals_closed(session: Session, *, closed_from: date | None, closed_before: date,
                  group_by: GroupBy | None, won_only: bool = False,
                  cycle: bool = False) -> Tallies:
     """``("n" | "amount", is_won[, cycle_days])`` over live deals closed in
-    ``[closed_from, closed_before)``; cycle days are None without a created date."""
+    ``[closed_from, closed_before)``; cycle days are None without a created date.
+
+    Without cycles, grouped by nothing, segment or team, the daily counts answer."""
+    if not cycle and group_by in (None, "segment", "team"):
+        stmt = _deal_days(session, closed_from, closed_before, won_only=won_only)
+        key = None if group_by is None else getattr(DealDay, group_by)
+        return _tally(session, stmt, key, [DealDay.is_won],
+                      {"n": _summed("n"), "amount": _summed("amount")},
+                      {"n": DealDay.n, "amount": DealDay.amount})
     stmt = _deals(session).where(_live_closed(closed_from, closed_before, won_only=won_only))
     stmt, key = _deal_facet(stmt, group_by)
     dims: list[Expr] = [DealFact.is_won]
@@ -417,27 +446,21 @@ def sourced_wins(session: Session, *, closed_from: date, closed_before: date,
 def new_customers(session: Session, *, first_day: date, end_day: date) -> int:
     """Customers (account, else person, else the deal itself) whose first live won deal
     closed in ``[first_day, end_day)``."""
-    rows = _deals(session).add_columns(DealFact.customer, DealFact.close_date).where(
-        _live_closed(None, end_day, won_only=True)).subquery()
-    firsts = (select(rows.c.customer, func.min(rows.c.close_date).label("first"))
-              .group_by(rows.c.customer).subquery())
-    found = session.execute(select(func.count()).select_from(firsts)
-                            .where(firsts.c.first >= first_day)).scalar_one()
+    ensure_fresh(session, "deals")
+    found = session.execute(select(func.count()).select_from(Customer).where(
+        col(Customer.first_won) >= first_day, col(Customer.first_won) < end_day)).scalar_one()
     return int(found)
 
 
 def won_by_day(session: Session, *, closed_from: date, closed_before: date,
                by_segment: bool, by_team: bool) -> Tallies:
     """``("amount", close_date, segment | None, team | None)``: live won revenue per day."""
-    stmt = _deals(session).where(_live_closed(closed_from, closed_before, won_only=True))
-    dims: list[Expr] = [DealFact.close_date]
+    stmt = _deal_days(session, closed_from, closed_before, won_only=True)
     facets: list[GroupBy] = [f for f, wanted in (("segment", by_segment), ("team", by_team))
                              if wanted]
-    for facet in facets:
-        stmt, key = _deal_facet(stmt, facet)
-        dims.append(key)
-    found = _tally(session, stmt, None, dims, {"amount": amount},
-                   {"amount": DealFact.amount}).get("", Counter())
+    dims: list[Expr] = [DealDay.close_date, *(getattr(DealDay, f) for f in facets)]
+    found = _tally(session, stmt, None, dims, {"amount": _summed("amount")},
+                   {"amount": DealDay.amount}).get("", Counter())
     out: Counter[Hashable] = Counter()
     for (name, day, *keys), total in found.items():
         named = dict(zip(facets, keys, strict=True))

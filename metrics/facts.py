@@ -6,7 +6,9 @@ MQL before the deal was created; an MQL's later stages, accepted handoff and seg
 clock's definition version (on its handoff). These tables hold those answers per row:
 
 * ``metric_deal``: each live opportunity with its person, cycle and lead-cycle days, its
-  customer and whether it was marketing sourced (for the version in ``metric_fact_state``);
+  customer, segment and team, and whether it was marketing sourced (for the version in
+  ``metric_fact_state``); ``metric_deal_day`` counts closed deals per day, and
+  ``metric_customer`` holds each customer's first win;
 * ``metric_mql``: each MQL event with its UTC day, its person's segment and how far the
   person got afterwards; ``metric_mql_day`` counts them per day, for whole-day windows;
 * ``metric_clock``: each SLA clock with its handoff's definition version.
@@ -45,7 +47,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, col
 
-from service.crm.models import Opportunity
+from metrics.query import UNASSIGNED
+from service.crm.models import Account, Opportunity, Owner
 from service.db import utc_field
 from service.definitions.models import LeadDefinition
 from service.handoffs.models import Handoff
@@ -56,7 +59,8 @@ Family = Literal["deals", "mqls"]
 FAMILIES: tuple[Family, ...] = ("deals", "mqls")
 # the tables each rebuilt family is made of (migration 0008 marks a family on their writes)
 INPUTS: dict[Family, tuple[str, ...]] = {
-    "deals": ("opportunity", "crm_record", "person", "stage_event", "lead_definition"),
+    "deals": ("opportunity", "crm_record", "person", "stage_event", "lead_definition",
+              "account", "owner"),
     "mqls": ("stage_event", "handoff", "person", "account"),
 }
 _LOCK = 0x7472756365  # the advisory lock serialising rebuilds on PostgreSQL
@@ -81,8 +85,35 @@ class DealFact(SQLModel, table=True):
     person_id: int | None = None
     lead_days: int | None = None  # close date - the person's created date, with a created date
     customer: str = Field(max_length=220)  # account:, else person:, else opportunity:<key>
+    segment: str = Field(max_length=20)  # its account's
+    team: str = Field(max_length=100)  # its owner's
     sourced: bool = False  # the person was an MQL before the deal was created
     mql_version: int | None = None  # that earliest MQL's version (when every version counts)
+
+
+class DealDay(SQLModel, table=True):
+    """Live closed deals per close date, outcome, segment and team: counts and amounts."""
+
+    __tablename__ = "metric_deal_day"
+    __table_args__ = (Index("ix_metric_deal_day_close_date", "close_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    close_date: date
+    is_won: bool = False
+    segment: str = Field(max_length=20)
+    team: str = Field(max_length=100)
+    n: int
+    amount: float
+
+
+class Customer(SQLModel, table=True):
+    """A customer (see ``DealFact.customer``) and the close date of their first live win."""
+
+    __tablename__ = "metric_customer"
+    __table_args__ = (Index("ix_metric_customer_first_won", "first_won"),)
+
+    customer: str = Field(primary_key=True, max_length=220)
+    first_won: date
 
 
 class MqlFact(SQLModel, table=True):
@@ -220,8 +251,8 @@ def refresh(session: Session, *, families: tuple[Family, ...] = FAMILIES,
 
 
 def _build_deals(session: Session, version: int | None) -> None:
-    # imported here: aggregates reads these tables, and both share the SQL date helpers
-    from metrics.aggregates import _days
+    # imported here: aggregates reads these tables, and both share the SQL helpers
+    from metrics.aggregates import _days, _or, _segment
 
     mql = aliased(StageEvent, name="mql")
     before = and_(mql.person_id == CrmRow.person_id, mql.stage == "mql",
@@ -245,17 +276,35 @@ def _build_deals(session: Session, version: int | None) -> None:
         CrmRow.person_id,
         case((col(Opportunity.created_at).is_not(None),
               _days(session, Opportunity.close_date, Person.created_at))),
-        customer, exists().where(before), first_version)
+        customer, exists().where(before), first_version, _segment(Account.employees),
+        _or(Owner.team, UNASSIGNED))
         .select_from(Opportunity)
         .join(CrmRow, col(CrmRow.key) == Opportunity.person_record_key, isouter=True)
         .join(Person, col(Person.id) == CrmRow.person_id, isouter=True)
-        .where(Opportunity.live))
+        .join(Account, col(Account.key) == Opportunity.account_key, isouter=True)
+        .join(Owner, col(Owner.key) == Opportunity.owner_key, isouter=True)
+        .where(Opportunity.live)
+        # stored in close-date order, so a window's deals lie on few pages
+        .order_by(Opportunity.is_closed, Opportunity.close_date))
     table = DealFact.__table__  # type: ignore[attr-defined]
-    session.execute(delete(table))
+    days = DealDay.__table__  # type: ignore[attr-defined]
+    customers = Customer.__table__  # type: ignore[attr-defined]
+    for each in (days, customers, table):
+        session.execute(delete(each))
     session.execute(insert(table).from_select(
         ["opportunity_id", "source", "account_key", "owner_key", "amount", "is_closed",
          "is_won", "created_at", "close_date", "cycle_days", "person_id", "lead_days",
-         "customer", "sourced", "mql_version"], rows))
+         "customer", "sourced", "mql_version", "segment", "team"], rows))
+    keys = [table.c.close_date, table.c.is_won, table.c.segment, table.c.team]
+    session.execute(insert(days).from_select(
+        ["close_date", "is_won", "segment", "team", "n", "amount"],
+        select(*keys, func.count(), func.coalesce(func.sum(table.c.amount), 0.0))
+        .where(table.c.is_closed, table.c.close_date.is_not(None)).group_by(*keys)))
+    session.execute(insert(customers).from_select(
+        ["customer", "first_won"],
+        select(table.c.customer, func.min(table.c.close_date))
+        .where(table.c.is_closed, table.c.is_won, table.c.close_date.is_not(None))
+        .group_by(table.c.customer)))
 
 
 def _build_mqls(session: Session) -> None:

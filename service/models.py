@@ -1,6 +1,15 @@
 """Import every table so Alembic and the tests see the whole schema."""
 
-from metrics.facts import ClockFact, DealFact, FactChange, FactState, MqlDay, MqlFact  # noqa: F401
+from metrics.facts import (  # noqa: F401
+    ClockFact,
+    Customer,
+    DealDay,
+    DealFact,
+    FactChange,
+    FactState,
+    MqlDay,
+    MqlFact,
+)
 from metrics.indexes import METRIC_INDEXES  # noqa: F401
 from metrics.models import Forecast, Spend  # noqa: F401
 from service.alignment.models import MetricRead, Placement, Survey, SurveyResponse  # noqa: F401

@@ -1,5 +1,5 @@
-"""metric facts: deals, MQLs (and their daily counts) and SLA clocks kept ahead of query
-time, with the triggers that keep them correct (see metrics/facts.py)
+"""metric facts: deals (with daily counts and customers' first wins), MQLs (with daily
+counts) and SLA clocks kept ahead of query time, with the triggers that keep them correct (see metrics/facts.py)
 
 Clock facts are mirrored row by row from sla_clock. Deal and MQL facts are rebuilt by the
 next metric request after a write to one of their tables has left a marker in
@@ -31,7 +31,8 @@ MARKED = {
     'stage_event': ((), ('deals', 'mqls')),
     'lead_definition': ((), ('deals',)),
     'handoff': (('state', 'mql_event_id'), ('mqls',)),
-    'account': (('key', 'employees'), ('mqls',)),
+    'account': (('key', 'employees'), ('deals', 'mqls')),
+    'owner': (('key', 'team'), ('deals',)),
 }
 CLOCK_COLUMNS = ('clock_id', 'handoff_id', 'kind', 'definition_version', 'state', 'due_at',
                  'stopped_at', 'business_minutes', 'calendar_minutes')
@@ -60,9 +61,28 @@ def _tables() -> None:
     sa.Column('customer', sqlmodel.sql.sqltypes.AutoString(length=220), nullable=False),
     sa.Column('sourced', sa.Boolean(), nullable=False),
     sa.Column('mql_version', sa.Integer(), nullable=True),
+    sa.Column('segment', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('team', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.PrimaryKeyConstraint('opportunity_id', name=op.f('pk_metric_deal'))
     )
     op.create_index('ix_metric_deal_closed', 'metric_deal', ['is_closed', 'close_date'])
+    op.create_table('metric_deal_day',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('close_date', sa.Date(), nullable=False),
+    sa.Column('is_won', sa.Boolean(), nullable=False),
+    sa.Column('segment', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('team', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.Float(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_metric_deal_day'))
+    )
+    op.create_index('ix_metric_deal_day_close_date', 'metric_deal_day', ['close_date'])
+    op.create_table('metric_customer',
+    sa.Column('customer', sqlmodel.sql.sqltypes.AutoString(length=220), nullable=False),
+    sa.Column('first_won', sa.Date(), nullable=False),
+    sa.PrimaryKeyConstraint('customer', name=op.f('pk_metric_customer'))
+    )
+    op.create_index('ix_metric_customer_first_won', 'metric_customer', ['first_won'])
     op.create_table('metric_mql',
     sa.Column('event_id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -211,5 +231,5 @@ def downgrade() -> None:
         for name in ('insert', 'update', 'delete'):
             op.execute(f"DROP TRIGGER metric_mirror_clock_{name}")
     for table in ('metric_fact_state', 'metric_change', 'metric_clock', 'metric_mql_day',
-                  'metric_mql', 'metric_deal'):
+                  'metric_mql', 'metric_customer', 'metric_deal_day', 'metric_deal'):
         op.drop_table(table)

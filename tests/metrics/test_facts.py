@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from connectors.records import OpportunityRecord, PersonRecord
 from metrics.facts import ClockFact, FactChange, refresh
 from metrics.service import run as run_metric
-from service.crm.models import Account, Opportunity
+from service.crm.models import Account, Opportunity, Owner
 from service.db import unit_of_work
 from service.definitions.models import LeadDefinition
 from service.handoffs.models import Commitment, Handoff, SlaClock
@@ -131,6 +131,29 @@ def test_deal_facts_follow_merges_deletions_and_resyncs(
     headline(engine, "cac")
 
 
+def test_deal_segments_and_teams_follow_their_account_and_owner(
+        engine: Engine, settings: Settings, definition: None) -> None:
+    ann = lead(1, 30)
+    won = deal(1, ann, created=T0, close=date(2026, 3, 22), amount=1000)
+    sync(engine, settings, {"leads": [[ann]], "opportunities": [[won.model_copy(update={
+        "account_key": "acc", "owner_id": "005A"})]]})
+    with unit_of_work(engine) as s:
+        s.add(Account(key="acc", source="salesforce", employees=50))
+        s.add(Owner(key="salesforce:User:005A", source="salesforce", team="East"))
+
+    def keys(group_by: str) -> list[str]:
+        fast = answer(engine, "win-rate", group_by=group_by)
+        assert same(fast.groups, answer(engine, "win-rate", group_by=group_by,
+                                        records=True).groups)
+        return [g["key"] for g in fast.groups]
+
+    assert (keys("segment"), keys("team")) == (["SMB"], ["East"])
+    with unit_of_work(engine) as s:
+        s.exec(select(Account)).one().employees = 5000
+        s.exec(select(Owner)).one().team = "West"
+    assert (keys("segment"), keys("team")) == (["Enterprise"], ["West"])
+
+
 def test_deleting_the_mql_unsources_the_deal(engine: Engine, settings: Settings,
                                              definition: None) -> None:
     ann = lead(1, 30)
@@ -237,8 +260,14 @@ def test_a_write_marks_its_family_once_per_transaction(engine: Engine) -> None:
         s.flush()
         s.add(Account(key="a2", source="salesforce"))
     with unit_of_work(engine) as s:
-        families = s.exec(select(FactChange.family)).all()
-    assert families == ["mqls"]  # accounts give MQLs their segment; deals join them live
+        families = s.exec(select(FactChange.family).order_by(FactChange.family)).all()
+    # an account gives deals and MQLs their segment; two statements, one marker each
+    assert families == ["deals", "mqls"]
+    with unit_of_work(engine) as s:
+        s.add(Owner(key="o1", source="salesforce", team="East"))
+    with unit_of_work(engine) as s:
+        families = s.exec(select(FactChange.family).order_by(FactChange.family)).all()
+    assert set(families) == {"deals", "mqls"}  # an owner gives deals their team
 
 
 def test_a_change_committed_during_a_rebuild_is_not_lost(
