@@ -35,7 +35,6 @@ from sqlalchemy import (
     case,
     cast,
     delete,
-    exists,
     func,
     insert,
     literal,
@@ -255,14 +254,19 @@ def _build_deals(session: Session, version: int | None) -> None:
     from metrics.aggregates import _days, _or, _segment
 
     mql = aliased(StageEvent, name="mql")
-    before = and_(mql.person_id == CrmRow.person_id, mql.stage == "mql",
-                  mql.at < Opportunity.created_at,
-                  literal(True) if version is None else mql.definition_version == version)
+    counted = and_(mql.stage == "mql",
+                   literal(True) if version is None else mql.definition_version == version)
+    # a person was an MQL before the deal exactly when their first counted MQL was: one
+    # grouped pass over the MQLs, joined by hash, instead of a look-up per deal
+    firsts = (select(mql.person_id.label("person_id"), func.min(mql.at).label("at"))
+              .where(counted).group_by(mql.person_id).subquery("first_mql"))
+    sourced = func.coalesce(firsts.c.at < Opportunity.created_at, False)
     first_version: Any = null()
-    if version is None:
-        first_version = (select(mql.definition_version).where(before)
-                         .order_by(mql.at, mql.id).limit(1)
-                         .correlate(Opportunity, CrmRow).scalar_subquery())
+    if version is None:  # that first MQL's version, looked up for sourced deals only
+        first_version = case((sourced, select(mql.definition_version).where(
+            counted, mql.person_id == CrmRow.person_id, mql.at < Opportunity.created_at)
+            .order_by(mql.at, mql.id).limit(1)
+            .correlate(Opportunity, CrmRow).scalar_subquery()))
     customer = case(
         (func.nullif(Opportunity.account_key, "").is_not(None),
          literal("account:") + Opportunity.account_key),
@@ -276,11 +280,12 @@ def _build_deals(session: Session, version: int | None) -> None:
         CrmRow.person_id,
         case((col(Opportunity.created_at).is_not(None),
               _days(session, Opportunity.close_date, Person.created_at))),
-        customer, exists().where(before), first_version, _segment(Account.employees),
+        customer, sourced, first_version, _segment(Account.employees),
         _or(Owner.team, UNASSIGNED))
         .select_from(Opportunity)
         .join(CrmRow, col(CrmRow.key) == Opportunity.person_record_key, isouter=True)
         .join(Person, col(Person.id) == CrmRow.person_id, isouter=True)
+        .join(firsts, firsts.c.person_id == CrmRow.person_id, isouter=True)
         .join(Account, col(Account.key) == Opportunity.account_key, isouter=True)
         .join(Owner, col(Owner.key) == Opportunity.owner_key, isouter=True)
         .where(Opportunity.live)
