@@ -17,6 +17,13 @@ Source = Literal["salesforce", "hubspot"]
 ActivityKind = Literal["form_submission", "email_click", "web_visit", "meeting", "call", "email"]
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
 EARLIEST_PLAUSIBLE = datetime(1990, 1, 1).date()
+# HubSpot keeps a contact's property history on the contact: each value it took becomes a
+# record (a field change, a marketing touch) but is no CRM row of its own, so the sync keeps
+# it in its fact table only, not also as a crm_record row.
+HUBSPOT_HISTORY_OBJECT = "contact_history"
+HUBSPOT_ACTIVITY_OBJECT = "contact_activity"
+ROWLESS_OBJECTS = frozenset({("hubspot", HUBSPOT_HISTORY_OBJECT),
+                             ("hubspot", HUBSPOT_ACTIVITY_OBJECT)})
 
 
 def record_key(source: str, object_name: str, external_id: str) -> str:

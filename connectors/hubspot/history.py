@@ -11,7 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from connectors.hubspot.mapping import SOURCE, Row, parse_datetime, to_ms
-from connectors.records import ActivityRecord, FieldChangeRecord, Malformed, record_key
+from connectors.records import (
+    HUBSPOT_ACTIVITY_OBJECT,
+    HUBSPOT_HISTORY_OBJECT,
+    ActivityRecord,
+    FieldChangeRecord,
+    Malformed,
+    record_key,
+)
 
 TRACKED_FIELDS = {
     "hs_lead_status": "status",
@@ -24,8 +31,8 @@ MARKETING_KINDS = {
     "hs_analytics_last_visit_timestamp": "web_visit",
 }
 HISTORY_PROPERTIES = [*TRACKED_FIELDS, *MARKETING_KINDS]
-HISTORY_OBJECT = "contact_history"
-ACTIVITY_OBJECT = "contact_activity"
+HISTORY_OBJECT = HUBSPOT_HISTORY_OBJECT
+ACTIVITY_OBJECT = HUBSPOT_ACTIVITY_OBJECT
 
 
 def _entries(row: Row, prop: str) -> list[tuple[datetime, str | None]]:

@@ -19,6 +19,7 @@ from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, select
 
 from connectors.records import (
+    ROWLESS_OBJECTS,
     AccountRecord,
     ActivityRecord,
     AnyRecord,
@@ -33,7 +34,7 @@ from connectors.records import (
 from service.crm.models import Account, Activity, Campaign, FieldChange, Opportunity, Owner
 from service.db import utcnow
 from service.people.identity import IdentityResolver, owner_key
-from service.sync.bulk import Serialized, among, custom_plans, upsert
+from service.sync.bulk import Serialized, among, custom_plans, insert_many, upsert
 from service.sync.locks import lock_persons
 from service.sync.models import CrmRow, Quarantined
 
@@ -47,6 +48,9 @@ KINDS: dict[type, str] = {
     CampaignRecord: "campaign",
 }
 _IDENTITY = frozenset({"source", "object", "external_id"})
+# facts that are no CRM row (HubSpot's property history): kept in their own table only; a
+# crm_record row each, with its document, was most of a contact page's writes
+ROWLESS = ROWLESS_OBJECTS
 
 
 @dataclass
@@ -98,11 +102,14 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed]) -> Pa
             latest[rec.key] = rec
             malformed.pop(rec.key, None)
     _quarantine(session, list(malformed.values()), list(latest), now)
+    rows = [rec for rec in latest.values() if (rec.source, rec.object) not in ROWLESS]
+    facts, fresh = _changed_facts(session, [rec for rec in latest.values()
+                                            if (rec.source, rec.object) in ROWLESS], result)
     stored = {r.key: r for r in session.execute(
         select(CrmRow.key, CrmRow.payload_hash, CrmRow.deleted, CrmRow.merged_into,
-               CrmRow.person_id).where(among(session, CrmRow.key, latest)))}
+               CrmRow.person_id).where(among(session, CrmRow.key, [r.key for r in rows])))}
     changed: list[tuple[AnyRecord, Serialized, str]] = []
-    for rec in latest.values():
+    for rec in rows:
         payload, digest = payload_of(rec)
         change = _change(rec, stored.get(rec.key), digest)
         if change is not None:
@@ -122,9 +129,42 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed]) -> Pa
             identity.resolve(rec)
     assigned, touched = identity.finish()
     _upsert_rows(session, changed, stored, assigned, now)
-    _upsert_entities(session, [rec for rec, _, _ in changed])
+    _upsert_entities(session, [*(rec for rec, _, _ in changed), *facts], fresh)
     result.touched_persons = touched | _referenced_persons(session, records)
     return result
+
+
+def _changed_facts(session: Session, facts: list[AnyRecord], result: PageResult
+                   ) -> tuple[list[AnyRecord], frozenset[str]]:
+    """The facts (see ``ROWLESS``) whose stored columns differ, counted as rows would be,
+    and the keys of those not stored at all."""
+    by_model: dict[Any, list[tuple[AnyRecord, dict[str, Any]]]] = {}
+    for rec in facts:
+        model, values = _entity_values(rec)
+        if hasattr(model, "live"):
+            values["live"] = not rec.deleted
+        by_model.setdefault(model, []).append((rec, values))
+    out: list[AnyRecord] = []
+    fresh: set[str] = set()
+    for model, pairs in by_model.items():
+        table = model.__table__
+        names = list(pairs[0][1])
+        stored = {row[0]: row[1:] for row in session.execute(
+            select(table.c.key, *(table.c[n] for n in names))
+            .where(among(session, table.c.key, [rec.key for rec, _ in pairs])))}
+        for rec, values in pairs:
+            row = stored.get(rec.key)
+            if row is None:
+                change: str | None = "deleted" if rec.deleted else "created"
+                fresh.add(rec.key)
+            elif tuple(values[n] for n in names) == tuple(row):
+                change = None
+            else:
+                change = "deleted" if rec.deleted else "updated"
+            if change is not None:
+                setattr(result, change, getattr(result, change) + 1)
+                out.append(rec)
+    return out, frozenset(fresh)
 
 
 def _change(rec: AnyRecord, row: Any, digest: str) -> str | None:
@@ -172,11 +212,17 @@ def _upsert_rows(session: Session, changed: list[tuple[AnyRecord, Serialized, st
         kept_or_new["person_id"] = func.coalesce(excluded.person_id, table.c.person_id)
         return kept_or_new
 
-    upsert(session, table, rows, update=changes)
+    # rows the page's lookup found no trace of are inserted as they are: under the persons
+    # lock no other writer can have stored one of these keys since
+    insert_many(session, table, [row for row in rows if row["key"] not in stored])
+    upsert(session, table, [row for row in rows if row["key"] in stored], update=changes)
 
 
-def _upsert_entities(session: Session, records: list[AnyRecord]) -> None:
-    """Keep the column tables in step with the rows (persons are handled by identity)."""
+def _upsert_entities(session: Session, records: list[AnyRecord],
+                     fresh: frozenset[str] = frozenset()) -> None:
+    """Keep the column tables in step with the rows (persons are handled by identity);
+    ``fresh`` keys are known not to be stored yet, so they are inserted without a conflict
+    check."""
     live: dict[Any, dict[str, dict[str, Any]]] = {}
     gone: dict[Any, list[str]] = {}
     for rec in records:
@@ -194,8 +240,9 @@ def _upsert_entities(session: Session, records: list[AnyRecord]) -> None:
         table = model.__table__
         rows = list(by_key.values())
         names = [n for n in rows[0] if n != "key"]
-        upsert(session, table, rows,
-                update=lambda excluded, names=names: {n: getattr(excluded, n) for n in names})
+        insert_many(session, table, [row for row in rows if row["key"] in fresh])
+        upsert(session, table, [row for row in rows if row["key"] not in fresh],
+               update=lambda excluded, names=names: {n: getattr(excluded, n) for n in names})
     for model, keys in gone.items():
         if hasattr(model, "live"):
             table = model.__table__
