@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Date,
@@ -353,9 +353,10 @@ def mql_count(session: Session, start: datetime, end: datetime, *,
                   {"n": MqlDay.n} if fact is MqlDay else None)
 
 
-def _deals(session: Session, version: int | None | str = "active") -> Select[Any]:
-    """The deal facts, brought up to date first."""
-    ensure_fresh(session, "deals", version)  # type: ignore[arg-type]
+def _deals(session: Session, version: int | None | Literal["active"] = "active"
+           ) -> Select[Any]:
+    """The deal facts, brought up to date (for ``version``'s sourcing) first."""
+    ensure_fresh(session, "deals", version)
     return select().select_from(DealFact)
 
 

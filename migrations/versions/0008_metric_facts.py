@@ -65,7 +65,12 @@ def _tables() -> None:
     sa.Column('team', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.PrimaryKeyConstraint('opportunity_id', name=op.f('pk_metric_deal'))
     )
-    op.create_index('ix_metric_deal_closed', 'metric_deal', ['is_closed', 'close_date'])
+    op.create_index('ix_metric_deal_closed', 'metric_deal', ['close_date'],
+                    sqlite_where=sa.text('is_closed'), postgresql_where=sa.text('is_closed'),
+                    postgresql_include=['is_won', 'cycle_days', 'lead_days', 'amount',
+                                        'sourced', 'mql_version'])
+    op.create_index('ix_metric_deal_created_at', 'metric_deal', ['created_at'],
+                    postgresql_include=['is_closed', 'close_date'])
     op.create_table('metric_deal_day',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('close_date', sa.Date(), nullable=False),
