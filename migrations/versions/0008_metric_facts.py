@@ -1,7 +1,8 @@
 """metric facts: deals (with daily counts and customers' first wins), MQLs (with daily
 counts) and SLA clocks kept ahead of query time, with the triggers that keep them correct (see metrics/facts.py)
 
-Clock facts are mirrored row by row from sla_clock. Deal and MQL facts are rebuilt by the
+Clock facts are mirrored row by row from sla_clock. Handoffs get covering indexes for the
+windows the metrics count them in. Deal and MQL facts are rebuilt by the
 next metric request after a write to one of their tables has left a marker in
 metric_change (one per family and writing transaction on PostgreSQL: a statement trigger
 remembers it marked in a transaction-local setting).
@@ -210,8 +211,18 @@ def _sqlite_triggers() -> None:
                "BEGIN DELETE FROM metric_clock WHERE clock_id = OLD.id; END")
 
 
+def _handoff_indexes() -> None:
+    """Handoffs decided in a window by state, and opened in it, read from the index alone."""
+    op.create_index('ix_handoff_state_decided_at', 'handoff', ['state', 'decided_at'],
+                    postgresql_include=['definition_version', 'reason'])
+    op.drop_index('ix_handoff_opened_at', table_name='handoff')
+    op.create_index('ix_handoff_opened_at', 'handoff', ['opened_at'],
+                    postgresql_include=['decided_at', 'definition_version'])
+
+
 def upgrade() -> None:
     _tables()
+    _handoff_indexes()
     if op.get_bind().dialect.name == 'postgresql':
         _postgres_triggers()
     else:
@@ -235,6 +246,9 @@ def downgrade() -> None:
                 op.execute(f"DROP TRIGGER metric_mark_stale_{table}_{name}")
         for name in ('insert', 'update', 'delete'):
             op.execute(f"DROP TRIGGER metric_mirror_clock_{name}")
+    op.drop_index('ix_handoff_opened_at', table_name='handoff')
+    op.create_index('ix_handoff_opened_at', 'handoff', ['opened_at'])
+    op.drop_index('ix_handoff_state_decided_at', table_name='handoff')
     for table in ('metric_fact_state', 'metric_change', 'metric_clock', 'metric_mql_day',
                   'metric_mql', 'metric_customer', 'metric_deal_day', 'metric_deal'):
         op.drop_table(table)
