@@ -6,20 +6,22 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar, cast
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from connectors.base import Connector, ConnectorError, Cursor, Page, StopEarly
+from connectors.base import Connector, ConnectorError, Cursor, StopEarly
 from service.db import unit_of_work, utcnow
 from service.errors import NotFound
 from service.people.decisions import DEFAULT_MAPPING, StatusMapping
 from service.people.service import refresh_persons
 from service.sync.locks import source_lock
 from service.sync.models import SyncCursor, SyncRun
-from service.sync.writer import apply_page
+from service.sync.writer import apply_page, documents
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 PageHook = Callable[[Session, set[int]], None]
 Progress = Callable[[str, int, dict[str, int]], None]  # stream, records in page, stream counts
 COUNT_KEYS = ("fetched", "created", "updated", "deleted", "merged", "quarantined")
@@ -90,9 +92,11 @@ def _run_streams(engine: Engine, run_id: int, source: str, full: bool, connector
             assert run is not None
             run.current_stream = stream
             run.counts = {**run.counts, stream: dict.fromkeys(COUNT_KEYS, 0)}
-        for page in read_ahead(connector.read(stream, cursor)):
+        # documents are serialised in the reading thread, while this one waits on the database
+        pages = ((page, documents(page.records)) for page in connector.read(stream, cursor))
+        for page, prepared in read_ahead(pages):
             with unit_of_work(engine) as session:
-                result = apply_page(session, page.records)
+                result = apply_page(session, page.records, prepared)
                 refresh_persons(session, result.touched_persons, mapping)
                 for hook in page_hooks:
                     hook(session, result.touched_persons)
@@ -108,7 +112,7 @@ def _run_streams(engine: Engine, run_id: int, source: str, full: bool, connector
                 progress(stream, len(page.records), counts)
 
 
-def read_ahead(pages: Iterator[Page]) -> Iterator[Page]:
+def read_ahead(pages: Iterator[T]) -> Iterator[T]:
     """The same pages, the next one fetched in a thread while this one is written.
 
     Waiting on the CRM and writing to the database overlap instead of taking turns; one page
@@ -146,8 +150,7 @@ def read_ahead(pages: Iterator[Page]) -> Iterator[Page]:
             if kind == "error":
                 assert isinstance(item, BaseException)
                 raise item
-            assert isinstance(item, Page)
-            yield item
+            yield cast(T, item)
     finally:
         stop.set()
         worker.join(timeout=5)

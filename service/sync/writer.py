@@ -68,6 +68,9 @@ class PageResult:
                 ("fetched", "created", "updated", "deleted", "merged", "quarantined")}
 
 
+Documents = dict[int, tuple[Serialized, str]]
+
+
 def payload_of(rec: AnyRecord) -> tuple[Serialized, str]:
     """The record's stored document and its hash, from one serialisation (pydantic's own,
     a third of the cost of ``json.dumps``): the text hashed is the text stored."""
@@ -81,11 +84,20 @@ def legacy_digest(rec: AnyRecord) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def apply_page(session: Session, records: Sequence[AnyRecord | Malformed]) -> PageResult:
+def documents(records: Sequence[AnyRecord | Malformed]) -> Documents:
+    """What ``payload_of`` makes of each record stored as a row, by the record's identity:
+    work that needs no database, done ahead (the sync does it in its reading thread)."""
+    return {id(rec): payload_of(rec) for rec in records
+            if not isinstance(rec, Malformed) and (rec.source, rec.object) not in ROWLESS}
+
+
+def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
+               prepared: Documents | None = None) -> PageResult:
     """Upsert a page's records, resolve identities and quarantine what failed validation.
 
     Set-based: one query loads what is stored for the page's keys, changes are decided in
-    Python, and each table gets one upsert; nothing is flushed row by row.
+    Python, and each table gets one upsert; nothing is flushed row by row. ``prepared`` holds
+    the records' documents when ``documents`` made them already.
     """
     lock_persons(session)
     custom_plans(session)
@@ -110,7 +122,7 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed]) -> Pa
                CrmRow.person_id).where(among(session, CrmRow.key, [r.key for r in rows])))}
     changed: list[tuple[AnyRecord, Serialized, str]] = []
     for rec in rows:
-        payload, digest = payload_of(rec)
+        payload, digest = (prepared or {}).get(id(rec)) or payload_of(rec)
         change = _change(rec, stored.get(rec.key), digest)
         if change is not None:
             setattr(result, change, getattr(result, change) + 1)
