@@ -13,14 +13,18 @@ clock's definition version (on its handoff). These tables hold those answers per
   person got afterwards; ``metric_mql_day`` counts them per day, for whole-day windows;
 * ``metric_clock``: each SLA clock with its handoff's definition version.
 
+Facts are only read by the headline path (``metrics.aggregates``); the population endpoint
+still joins the live tables, and the tests hold both to the same answers.
+
 Keeping them correct is the database's job, not the writers': migration 0008 puts triggers
-on the tables the facts are made of. Clocks are mirrored row by row as they are written (a
-clock changes alone, and its handoff's version never changes). Deal and MQL facts depend on
-merges, links, deletions and re-syncs across several tables, so a write there only leaves a
-``metric_change`` marker for the family in the writer's own transaction; the next metric
-request that reads the family (``ensure_fresh``) consumes the markers and rebuilds it,
-set-based, in its own transaction. A marker becomes visible exactly when its writer commits,
-so no committed change is ever missed and an uncommitted one is never counted.
+on the tables the facts are made of. Clocks are mirrored as they are written, one set-based
+statement per statement (a clock changes alone, and its handoff's version never changes).
+Deal and MQL facts depend on merges, links, deletions and re-syncs across several tables,
+so a write there only leaves a ``metric_change`` marker for the family in the writer's own
+transaction; the next metric request that reads the family (``ensure_fresh``) consumes the
+markers and rebuilds it, set-based, in its own transaction. A marker becomes visible
+exactly when its writer commits, so no committed change is ever missed and an uncommitted
+one is never counted.
 """
 
 from __future__ import annotations
@@ -156,14 +160,20 @@ class MqlDay(SQLModel, table=True):
 
 
 class ClockFact(SQLModel, table=True):
-    """An SLA clock with its handoff's definition version (kept by triggers on sla_clock)."""
+    """An SLA clock with its handoff's definition version (kept by triggers on sla_clock).
+
+    ``state`` is the clock's as of its creation or stop: the SLA scan's moves of a running
+    clock to warning or breached are not mirrored (see migration 0008), since a running
+    clock's outcome follows from its due instant and the time asked about anyway.
+    """
 
     __tablename__ = "metric_clock"
     __table_args__ = (
         Index("ix_metric_clock_kind_stopped_at", "kind", "stopped_at", postgresql_include=[
             "definition_version", "business_minutes", "calendar_minutes", "handoff_id"]),
-        Index("ix_metric_clock_due_at", "due_at", postgresql_include=[
-            "kind", "state", "stopped_at", "definition_version", "handoff_id"]))
+        # no state in any index: the SLA scan's state changes stay heap-only updates
+        Index("ix_metric_clock_due_at", "due_at"),
+        {"postgresql_with": {"fillfactor": 80}})
 
     clock_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     handoff_id: int

@@ -4,13 +4,13 @@ The metrics filter handoffs by when they were decided or opened, SLA clocks by w
 stopped or fell due, look up a person's stage events from each deal, and the person and CRM
 row behind a deal. On PostgreSQL each index also carries (``INCLUDE``) the few columns those
 queries read, so they are answered from the index alone instead of from the wide table rows
-(a CRM row holds its whole payload). Migration 0007 creates them; 0008 adds the handoffs'
-state and decision instant, and covers the opened instant.
+(a CRM row holds its whole payload). Migration 0007 creates them; 0008 covers decided
+handoffs' decision instant and every handoff's opened instant.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 
 from service.handoffs.models import Handoff, SlaClock
 from service.people.models import Person, StageEvent
@@ -18,8 +18,11 @@ from service.sync.models import CrmRow
 
 METRIC_INDEXES = (
     Index("ix_handoff_decided_at", Handoff.decided_at),  # type: ignore[arg-type]
-    Index("ix_handoff_state_decided_at", Handoff.state, Handoff.decided_at,  # type: ignore[arg-type]
-          postgresql_include=["definition_version", "reason"]),
+    # only decided handoffs: the index serves windows of decisions and nothing else
+    Index("ix_handoff_decided_at_cover", Handoff.decided_at,  # type: ignore[arg-type]
+          postgresql_include=["state", "definition_version", "reason"],
+          postgresql_where=text("decided_at IS NOT NULL"),
+          sqlite_where=text("decided_at IS NOT NULL")),
     Index("ix_handoff_opened_at", Handoff.opened_at,  # type: ignore[arg-type]
           postgresql_include=["decided_at", "definition_version"]),
     Index("ix_sla_clock_due_at", SlaClock.due_at,  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from service.crm.models import Account, Opportunity, Owner
 from service.db import unit_of_work
 from service.definitions.models import LeadDefinition
 from service.handoffs.models import Commitment, Handoff, SlaClock
+from service.handoffs.scan import scan
 from service.people.models import Person, StageEvent
 from service.settings import Settings
 from service.sync.models import CrmRow
@@ -245,6 +246,30 @@ def test_clock_facts_mirror_every_write(engine: Engine, settings: Settings,
         s.delete(s.exec(select(SlaClock).where(SlaClock.kind == "first_touch")).one())
     assert [kind for kind, *_ in clock_facts(engine)] == ["accept"]
     assert headline(engine, "sla-compliance")[:2] == (1.0, 1)
+
+
+def test_the_sla_scan_moves_no_clock_facts_and_the_outcomes_agree(
+        engine: Engine, settings: Settings, definition: None) -> None:
+    sync(engine, settings, {"leads": [[lead(1, 30)]]})
+    pid = person_of(engine, "salesforce:Lead:00Q1")
+    mql(engine, pid, T0)
+    with unit_of_work(engine) as s:
+        event = s.exec(select(StageEvent).where(StageEvent.stage == "mql")).one()
+        handoff = Handoff(person_id=pid, mql_event_id=event.id, definition_version=1,  # type: ignore[arg-type]
+                          opened_at=T0)
+        s.add(handoff)
+        s.flush()
+        for kind, due in (("accept", 1), ("first_touch", 48)):  # due T0+1h, T0+48h
+            s.add(SlaClock(handoff_id=handoff.id, kind=kind, target_minutes=60 * due,  # type: ignore[arg-type]
+                           started_at=T0, warn_due_at=T0 + timedelta(minutes=45 * due),
+                           due_at=T0 + timedelta(hours=due)))
+    with unit_of_work(engine) as s:
+        found = scan(s, now=T0 + timedelta(hours=2))
+    assert (found.breaches, found.warnings) == (1, 0)  # accept: breached; first touch runs on
+    assert [state for _, _, state, *_ in clock_facts(engine)] == ["running", "running"]
+    # judged at END, after both due instants: the scan's breach, and the later one too
+    value, count, stats = headline(engine, "sla-compliance")
+    assert (value, count, stats["pending"]) == (0.0, 2, 0)
 
 
 def test_a_write_marks_its_family_once_per_transaction(engine: Engine) -> None:
