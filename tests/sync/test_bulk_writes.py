@@ -1,0 +1,155 @@
+"""The page path's bulk statements and what a page writes, on whichever database tests use.
+
+On PostgreSQL enough rows take the COPY paths (``COPY_FROM``), so these run both the COPY
+and the statement-by-statement paths there, and the plain ones on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlmodel import col, select
+
+from connectors.records import (
+    HUBSPOT_ACTIVITY_OBJECT,
+    HUBSPOT_HISTORY_OBJECT,
+    ActivityRecord,
+    FieldChangeRecord,
+    PersonRecord,
+)
+from service.crm.models import Activity, FieldChange
+from service.db import unit_of_work
+from service.people.models import Person
+from service.sync.bulk import (
+    COPY_FROM,
+    Serialized,
+    among,
+    array_literal,
+    insert_many,
+    update_many,
+    upsert,
+)
+from service.sync.models import CrmRow, Quarantined
+from service.sync.writer import apply_page, legacy_digest, payload_of
+
+T0 = datetime(2026, 1, 5, 10, tzinfo=UTC)
+ODD_KEYS = ["plain", 'with "quotes"', "back\\slash", "a,b", "{braces}", " spaced ", "NULL", "é"]
+
+
+def _quarantined(key: str, reason: str = "bad", payload: Any = None) -> dict[str, Any]:
+    return {"key": key, "source": "hubspot", "object": "contacts", "external_id": key,
+            "reason": reason, "payload": {"n": key} if payload is None else payload,
+            "first_seen": T0, "last_seen": T0}
+
+
+def _update_reason(excluded: Any) -> dict[str, Any]:
+    return {"reason": excluded.reason, "last_seen": excluded.last_seen}
+
+
+def test_array_literal_quotes_what_postgresql_would_misread() -> None:
+    assert array_literal(["a", 'b"c', "d\\e", None, 7]) == '{"a","b\\"c","d\\\\e",NULL,"7"}'
+    assert array_literal([]) == "{}"
+
+
+def test_among_finds_keys_whatever_characters_they_hold(engine: Engine) -> None:
+    filler = [f"filler-{i}" for i in range(COPY_FROM)]
+    with unit_of_work(engine) as s:
+        upsert(s, Quarantined.__table__, [_quarantined(k) for k in [*ODD_KEYS, *filler]],
+               update=_update_reason)
+    with unit_of_work(engine) as s:
+        found = set(s.exec(select(Quarantined.key).where(
+            among(s, Quarantined.key, [*ODD_KEYS, "absent"]))))
+        ids = list(s.exec(select(Quarantined.id)))
+        by_id = set(s.exec(select(Quarantined.id).where(among(s, Quarantined.id, ids[:3]))))
+    assert found == set(ODD_KEYS)
+    assert by_id == set(ids[:3])
+
+
+def test_upsert_many_rows_keeps_the_last_copy_of_a_key_and_updates_in_place(
+        engine: Engine) -> None:
+    keys = [f"k{i}" for i in range(COPY_FROM + 5)]
+    first = [_quarantined(k, payload=Serialized('{"doc": 1}')) for k in keys]
+    with unit_of_work(engine) as s:
+        upsert(s, Quarantined.__table__, [*first, _quarantined("k0", reason="later copy")],
+               update=_update_reason)
+    later = T0 + timedelta(hours=1)
+    again = [{**_quarantined(k, reason="again", payload={"doc": 2}), "last_seen": later}
+             for k in keys]
+    with unit_of_work(engine) as s:
+        stored = {q.key: (q.reason, q.payload) for q in s.exec(select(Quarantined))}
+        upsert(s, Quarantined.__table__, again, update=_update_reason)
+    assert stored["k0"][0] == "later copy"
+    assert stored["k1"] == ("bad", {"doc": 1})  # serialised text is stored as the document
+    with unit_of_work(engine) as s:
+        rows = list(s.exec(select(Quarantined)))
+    assert len(rows) == len(keys)
+    assert {(q.reason, q.last_seen, q.first_seen) for q in rows} == {("again", later, T0)}
+    assert {q.payload["doc"] for q in rows if q.key != "k0"} == {1}  # not an updated column
+
+
+def test_insert_and_update_many_rows(engine: Engine) -> None:
+    n = COPY_FROM + 3
+    with unit_of_work(engine) as s:
+        insert_many(s, Person.__table__, [
+            {"email": f"p{i}@x.io", "created_at": T0, "stage": "inquiry", "live": True,
+             "dirty": True, "updated_at": T0} for i in range(n)])
+    with unit_of_work(engine) as s:
+        ids = sorted(s.exec(select(Person.id)))
+        update_many(s, Person.__table__, [{"pid": pid, "first_name": f"F{pid}", "stage": "mql"}
+                                          for pid in ids], by="pid")
+    with unit_of_work(engine) as s:
+        people = list(s.exec(select(Person)))
+    assert len(people) == n
+    assert all(p.first_name == f"F{p.id}" and p.stage == "mql" for p in people)
+
+
+def _contact(title: str = "CEO") -> PersonRecord:
+    return PersonRecord(source="hubspot", object="contacts", external_id="51", kind="contact",
+                        modstamp=T0, created_at=T0, email="ann@example.com", title=title)
+
+
+def _history(old_value: str | None = None) -> list[FieldChangeRecord | ActivityRecord]:
+    key = "hubspot:contacts:51"
+    return [
+        FieldChangeRecord(source="hubspot", object=HUBSPOT_HISTORY_OBJECT,
+                          external_id="51:status:1", modstamp=T0, record_key=key,
+                          field="status", old_value=old_value, new_value="OPEN", at=T0),
+        ActivityRecord(source="hubspot", object=HUBSPOT_ACTIVITY_OBJECT,
+                       external_id="51:recent_conversion_date:1", modstamp=T0,
+                       kind="form_submission", at=T0, person_key=key),
+    ]
+
+
+def _apply(engine: Engine, records: list[Any]) -> dict[str, int]:
+    with unit_of_work(engine) as s:
+        return apply_page(s, records).as_counts()
+
+
+def test_hubspot_history_is_kept_in_its_tables_only_and_counted_as_rows_were(
+        engine: Engine) -> None:
+    first = _apply(engine, [_contact(), *_history()])
+    assert first["created"] == 3
+    with unit_of_work(engine) as s:
+        assert list(s.exec(select(CrmRow.object))) == ["contacts"]
+        assert s.exec(select(func.count()).select_from(FieldChange)).one() == 1
+        assert s.exec(select(col(Activity.live))).all() == [True]
+    again = _apply(engine, [_contact(), *_history()])
+    assert again["created"] == again["updated"] == 0
+    changed = _apply(engine, [_contact(), *_history(old_value="NEW")])
+    assert (changed["created"], changed["updated"]) == (0, 1)
+    with unit_of_work(engine) as s:
+        assert s.exec(select(FieldChange.old_value)).all() == ["NEW"]
+
+
+def test_a_row_hashed_the_former_way_is_unchanged_by_the_same_record(engine: Engine) -> None:
+    rec = _contact()
+    assert _apply(engine, [rec])["created"] == 1
+    with unit_of_work(engine) as s:
+        row = s.exec(select(CrmRow)).one()
+        assert row.payload_hash == payload_of(rec)[1]
+        row.payload_hash = legacy_digest(rec)
+        s.add(row)
+    assert _apply(engine, [rec])["updated"] == 0
+    assert _apply(engine, [_contact(title="CTO")])["updated"] == 1
