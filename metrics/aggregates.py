@@ -7,6 +7,11 @@ whole number of minutes or days, with a count), which are exact on both database
 ``metrics.stats`` reads with the same arithmetic it applies to a plain list. The grouping
 facets are the SQL twins of ``repository.Lookup`` (a person's first CRM row's source, the
 segment of their account, the handoff's or person's owner and that owner's team).
+
+Deals, MQLs and SLA clocks are read from ``metrics.facts``, brought up to date first: the
+joins a deal or an MQL needs (its person, their MQLs, later stages, segment) are made once
+when the facts are built rather than in every request, and whole-day windows without a
+grouping read the daily counts.
 """
 
 from __future__ import annotations
