@@ -33,6 +33,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
+    Engine,
     Index,
     String,
     and_,
@@ -245,6 +246,16 @@ def ensure_fresh(session: Session, family: Family,
         if _is_fresh(session, family, version):  # another request rebuilt it meanwhile
             return
     refresh(session, families=(family,), version=version)
+
+
+def warm(engine: Engine) -> None:
+    """Rebuild whatever writes marked, in a transaction of its own: called after a sync run,
+    the first metric request afterwards need not wait for the rebuild."""
+    from service.db import unit_of_work
+
+    with unit_of_work(engine) as session:
+        for family in FAMILIES:
+            ensure_fresh(session, family)
 
 
 def refresh(session: Session, *, families: tuple[Family, ...] = FAMILIES,

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from connectors.records import OpportunityRecord, PersonRecord
-from metrics.facts import ClockFact, FactChange, refresh
+from metrics.facts import ClockFact, DealFact, FactChange, refresh, warm
 from metrics.service import run as run_metric
 from service.crm.models import Account, Opportunity, Owner
 from service.db import unit_of_work
@@ -293,6 +293,17 @@ def test_a_write_marks_its_family_once_per_transaction(engine: Engine) -> None:
     with unit_of_work(engine) as s:
         families = s.exec(select(FactChange.family).order_by(FactChange.family)).all()
     assert set(families) == {"deals", "mqls"}  # an owner gives deals their team
+
+
+def test_warming_after_a_sync_leaves_nothing_to_rebuild(
+        engine: Engine, settings: Settings, definition: None) -> None:
+    ann = lead(1, 30)
+    sync(engine, settings, {"leads": [[ann]], "opportunities": [[
+        deal(1, ann, created=T0, close=date(2026, 3, 22), amount=1000)]]})
+    warm(engine)
+    with unit_of_work(engine) as s:
+        assert s.exec(select(func.count()).select_from(FactChange)).one() == 0
+        assert s.exec(select(func.count()).select_from(DealFact)).one() == 1
 
 
 def test_a_change_committed_during_a_rebuild_is_not_lost(
