@@ -96,8 +96,8 @@ def serve(
     import uvicorn
 
     load_settings()  # fail fast with a clear message before forking workers
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info")
+    uvicorn.run("service.app:create_served_app", factory=True, host=host, port=port,
+                workers=workers, log_level="info")
 
 
 @app.command()
@@ -117,6 +117,9 @@ def sync(
         raise typer.Exit(2)
     engine = create_db_engine(settings.database_url)
     ok = run_with_progress(engine, settings, sources, full=full, console=console)
+    from service.jobs import warm_metric_facts
+
+    warm_metric_facts(engine)
     raise typer.Exit(0 if ok else 1)
 
 

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from sqlalchemy import Engine
 
-from service.app import create_app
+from service.app import create_app, freeze_startup_heap
 from service.auth.models import Role, Team
 from service.auth.service import Principal
 from service.db import create_db_engine, unit_of_work
@@ -33,7 +33,7 @@ US_WEEK = {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
 def run_demo(*, port: int, people: int, seed: int, keep: bool = False) -> None:
     from connectors.sandbox.generator import REFERENCE_DEFINITION
     from connectors.sandbox.run import start_sandboxes
-    from service.jobs import sync_all
+    from service.jobs import sync_all, warm_metric_facts
     from service.sync.progress import run_with_progress
 
     db_file = Path(".truce/truce.db")
@@ -69,6 +69,7 @@ def run_demo(*, port: int, people: int, seed: int, keep: bool = False) -> None:
     from service.handoffs.jobs import scan_job
 
     scan_job(engine, settings)
+    warm_metric_facts(engine)
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(sync_all, "interval", args=[engine, settings],
                       seconds=DEMO_INTERVAL_SECONDS, max_instances=1, coalesce=True)
@@ -76,6 +77,7 @@ def run_demo(*, port: int, people: int, seed: int, keep: bool = False) -> None:
                       seconds=DEMO_INTERVAL_SECONDS, max_instances=1, coalesce=True)
     scheduler.start()
     app = create_app(settings, engine=engine)
+    freeze_startup_heap()
     console.print(f"Dashboard:     http://127.0.0.1:{port}/")
     console.print(f"API and docs:  http://127.0.0.1:{port}/docs")
     console.print(f"Prometheus:    http://127.0.0.1:{port}/metrics")

@@ -16,13 +16,28 @@ log = logging.getLogger(__name__)
 
 
 def sync_all(engine: Engine, settings: Settings) -> dict[str, str]:
-    """One incremental run per enabled source; a source another worker holds is skipped."""
+    """One incremental run per enabled source; a source another worker holds is skipped.
+
+    The metric facts the runs invalidated are rebuilt here, in the worker, so that the
+    dashboard's first poll after a sync does not wait for the rebuild."""
     outcome = {}
     for source in settings.enabled_sources():
         run = sync_source(engine, settings, source, requested_by="worker")
         outcome[source] = run.status
         log.info("sync of %s: %s %s", source, run.status, run.error or "")
+    warm_metric_facts(engine)
     return outcome
+
+
+def warm_metric_facts(engine: Engine) -> None:
+    """Rebuild the metric facts that writes marked; a failure only delays it to the next
+    metric request, which rebuilds them itself."""
+    from metrics.facts import warm
+
+    try:
+        warm(engine)
+    except Exception:  # the facts stay marked, so nothing is lost by skipping this
+        log.exception("rebuilding the metric facts failed; the next metric request will")
 
 
 def extra_jobs() -> list[tuple[str, Callable[[Engine, Settings], object], str]]:
