@@ -14,7 +14,7 @@ persons that already existed touch other rows one by one, and those are rare.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,8 +24,11 @@ from sqlmodel import Session, col, select
 
 from connectors.records import PersonRecord, record_key
 from service.people.models import Person, PersonLink, StageEvent
-from service.sync.bulk import among, insert_many
+from service.sync.bulk import among, insert_many, update_many
 from service.sync.models import CrmRow
+
+# (row key -> person id, ids of the new persons) -> values to insert new persons with, by id
+Settle = Callable[[dict[str, int], set[int]], dict[int, dict[str, Any]]]
 
 
 @dataclass
@@ -188,8 +191,13 @@ class IdentityResolver:
 
     # -- writing -------------------------------------------------------------------------
 
-    def finish(self) -> tuple[dict[str, int], set[int]]:
-        """Write the page's identity changes; answer row key -> person id, and touched ids."""
+    def finish(self, settle: Settle | None = None) -> tuple[dict[str, int], set[int]]:
+        """Write the page's identity changes; answer row key -> person id, and touched ids.
+
+        ``settle`` is told which row goes to which person and which persons are new, once
+        their ids are known and before they are stored; it answers the values some of the new
+        persons are to be inserted with (see ``new_person_values``).
+        """
         for loser in self._moves:
             self._move(loser, self.find(loser))
         if self._detached:
@@ -198,12 +206,16 @@ class IdentityResolver:
                 .where(among(self.session, PersonLink.record_key, set(self._detached)),
                        col(PersonLink.valid_to).is_(None))
                 .values(valid_to=self.now).execution_options(synchronize_session=False))
-        ids = self._insert_persons()
+        roots = sorted((t for t in self._new if self.find(t) == t), reverse=True)
+        ids = self._new_ids(roots)
 
         def real(token: int) -> int:
             root = self.find(token)
             return ids[root] if root < 0 else root
 
+        assigned = {key: real(t) for key, t in self._assigned.items()}
+        values = settle(assigned, set(ids.values())) if settle is not None and ids else {}
+        self._insert_persons(roots, ids, values)
         links, seen = [], set()
         for link in self._pending:
             person = real(link.person)
@@ -216,33 +228,50 @@ class IdentityResolver:
         if links:
             insert_many(self.session, PersonLink.__table__, links)  # type: ignore[attr-defined]
         touched = {real(t) for t in self._touched} - set(self._moves)
-        return {key: real(t) for key, t in self._assigned.items()}, touched
+        return assigned, touched
 
-    def _insert_persons(self) -> dict[int, int]:
-        """The page's new persons in one executemany INSERT, ids in the order created.
+    def _placeholder(self, token: int) -> dict[str, Any]:
+        return {"email": self._new[token]["email"], "created_at": self._new[token]["created_at"],
+                "stage": "inquiry", "live": True, "dirty": True, "updated_at": self.now}
 
-        PostgreSQL hands out the ids from the table's sequence in one query, so the insert
-        needs no RETURNING (which would make the driver parse one huge statement per batch).
+    def _new_ids(self, roots: list[int]) -> dict[int, int]:
+        """Ids for the page's new persons, in the order created.
+
+        PostgreSQL hands them out from the table's sequence in one query, and the persons are
+        inserted later by ``_insert_persons`` (no RETURNING, which would make the driver parse
+        one huge statement per batch); SQLite inserts placeholders now, in one executemany.
         """
-        roots = sorted((t for t in self._new if self.find(t) == t), reverse=True)
         if not roots:
             return {}
-        rows = [{"email": self._new[t]["email"], "created_at": self._new[t]["created_at"],
-                 "stage": "inquiry", "live": True, "dirty": True, "updated_at": self.now}
-                for t in roots]
-        table = Person.__table__  # type: ignore[attr-defined]
         if self.session.get_bind().dialect.name == "postgresql":
             ids = list(self.session.execute(
                 text("SELECT nextval(pg_get_serial_sequence('person', 'id')) "
-                     "FROM generate_series(1, :n)"), {"n": len(rows)}).scalars())
-            for row, pid in zip(rows, ids, strict=True):
-                row["id"] = pid
-            insert_many(self.session, table, rows)
+                     "FROM generate_series(1, :n)"), {"n": len(roots)}).scalars())
         else:
-            ids = self.session.execute(
+            table = Person.__table__  # type: ignore[attr-defined]
+            ids = list(self.session.execute(
                 insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                rows).scalars().all()
+                [self._placeholder(t) for t in roots]).scalars().all())
         return dict(zip(roots, ids, strict=True))
+
+    def _insert_persons(self, roots: list[int], ids: dict[int, int],
+                        values: dict[int, dict[str, Any]]) -> None:
+        """Store the new persons: settled ones with their values, the others as placeholders
+        that the page's refresh fills in. (On SQLite the placeholders are stored already.)"""
+        if not roots:
+            return
+        table = Person.__table__  # type: ignore[attr-defined]
+        if self.session.get_bind().dialect.name != "postgresql":
+            update_many(self.session, table, [{"pid": pid, **v} for pid, v in values.items()],
+                        by="pid")
+            return
+        names = dict.fromkeys(n for v in values.values() for n in v)  # one shape for COPY
+        rows = []
+        for token in roots:
+            pid = ids[token]
+            rows.append({**dict.fromkeys(names), **self._placeholder(token),
+                         **values.get(pid, {}), "id": pid})
+        insert_many(self.session, table, rows)
 
     def _move(self, loser: int, survivor: int) -> None:
         """Everything of a stored person goes to the survivor; the loser points at it."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, delete, select
 
-from connectors.records import normalise_email
+from connectors.records import PersonRecord, normalise_email
 from service.crm.models import FieldChange, Opportunity
 from service.db import utcnow
 from service.people.decisions import DEFAULT_MAPPING, StatusMapping
@@ -20,6 +21,8 @@ from service.sync.bulk import among, insert_many, update_many
 from service.sync.models import CrmRow
 
 PERSON_FIELDS = ("first_name", "last_name", "title", "country", "lead_source", "score")
+# the other document values a person's fields and events are read from
+ROW_FIELDS = ("email", "owner_id", "account_key", "status", "status_reason")
 
 
 def refresh_persons(session: Session, person_ids: Iterable[int],
@@ -43,6 +46,70 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
                                       CrmRow.kind == "person", col(CrmRow.deleted).is_(False))):
         rows_by_person[row.person_id].append(row)
     keys = [r.key for rows in rows_by_person.values() for r in rows]
+    changes, opps = _history(session, keys)
+    session.execute(delete(StageEvent).where(among(session, StageEvent.person_id, ids),
+                                             StageEvent.origin == "crm"))
+    others: dict[int, list[tuple[Any, int, str]]] = defaultdict(list)
+    for pid, at, ev_id, stage in session.execute(
+            select(StageEvent.person_id, StageEvent.at, StageEvent.id, StageEvent.stage)
+            .where(among(session, StageEvent.person_id, ids))):
+        others[pid].append((at, ev_id, stage))
+    events: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for pid in ids:
+        if pid not in persons or persons[pid][0] is not None:
+            continue
+        values, derived = _derive(pid, rows_by_person.get(pid, []), persons[pid][1], changes,
+                                  opps, others.get(pid, []), mapping, now)
+        events.extend(derived)
+        updates.append({"pid": pid, **values})
+    if events:
+        insert_many(session, StageEvent.__table__, events)  # type: ignore[attr-defined]
+    _update_persons(session, updates)
+
+
+def new_person_values(session: Session, rows: dict[int, list[LiveRow]],
+                      mapping: StatusMapping = DEFAULT_MAPPING
+                      ) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
+    """What ``refresh_persons`` would make of persons a page creates, from their rows in memory.
+
+    Each of these persons has only the page's rows and no events yet, so it can be inserted
+    with its final values (and its events after it): inserting a placeholder and updating it
+    in the same transaction wrote every new person twice, each time with its index entries.
+    """
+    now = utcnow()
+    changes, opps = _history(session, [r.key for live in rows.values() for r in live])
+    values: dict[int, dict[str, Any]] = {}
+    events: list[dict[str, Any]] = []
+    for pid, live in rows.items():
+        values[pid], derived = _derive(pid, live, None, changes, opps, [], mapping, now)
+        events.extend(derived)
+    return values, events
+
+
+@dataclass(frozen=True)
+class LiveRow:
+    """A live person row as ``refresh_persons`` reads it from crm_record (``payload`` holds
+    the document's values the person is made of)."""
+
+    key: str
+    source: str
+    payload: dict[str, Any]
+    modstamp: datetime
+    created_at: datetime | None
+
+
+def live_row(rec: PersonRecord) -> LiveRow:
+    """The row ``rec`` is stored as, with the values the stored document would give back."""
+    payload = {name: getattr(rec, name) for name in (*PERSON_FIELDS, *ROW_FIELDS)}
+    if rec.converted_at is not None:
+        payload["converted_at"] = rec.converted_at.isoformat()
+    return LiveRow(rec.key, rec.source, payload, rec.modstamp, rec.created_at)
+
+
+def _history(session: Session, keys: list[str]
+             ) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """Status changes and live opportunities of the rows ``keys``, by row key."""
     changes: dict[str, list[Any]] = defaultdict(list)
     opps: dict[str, list[Any]] = defaultdict(list)
     if keys:
@@ -57,41 +124,32 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
                                    .where(among(session, Opportunity.person_record_key, keys),
                                           Opportunity.live)):
             opps[opp.person_record_key].append(opp)
-    session.execute(delete(StageEvent).where(among(session, StageEvent.person_id, ids),
-                                             StageEvent.origin == "crm"))
-    others: dict[int, list[tuple[Any, int, str]]] = defaultdict(list)
-    for pid, at, ev_id, stage in session.execute(
-            select(StageEvent.person_id, StageEvent.at, StageEvent.id, StageEvent.stage)
-            .where(among(session, StageEvent.person_id, ids))):
-        others[pid].append((at, ev_id, stage))
-    events: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    for pid in ids:
-        if pid not in persons or persons[pid][0] is not None:
-            continue
-        live_rows = rows_by_person.get(pid, [])
-        values = _fields(live_rows, persons[pid][1])
-        facts = [_row_facts(r) for r in live_rows]
-        status_changes = [
-            StatusChange(key=ch.key, record_key=ch.record_key, source=r.source,
-                         value=ch.new_value, at=ch.at)
-            for r in live_rows for ch in changes.get(r.key, [])
-        ]
-        opp_facts = [OppFacts(o.key, o.created_at, o.is_closed, o.is_won, o.close_date)
-                     for r in live_rows for o in opps.get(r.key, [])]
-        derived = derive_events(facts, status_changes, opp_facts, mapping)
-        events.extend({"person_id": pid, "stage": ev.stage, "at": ev.at,
-                       "source_ref": ev.source_ref[:200], "reason": ev.reason,
-                       "origin": "crm", "definition_version": None} for ev in derived)
-        # the last event reached; new events sort after stored ones at the same instant
-        timeline = [*others.get(pid, []),
-                    *((ev.at, (1 << 62) + i, ev.stage) for i, ev in enumerate(derived))]
-        last = max(timeline, key=lambda e: (e[0], e[1]), default=None)
-        updates.append({"pid": pid, **values, "stage": last[2] if last else "inquiry",
-                        "updated_at": now, "dirty": True})
-    if events:
-        insert_many(session, StageEvent.__table__, events)  # type: ignore[attr-defined]
-    _update_persons(session, updates)
+    return changes, opps
+
+
+def _derive(pid: int, live_rows: list[Any], created_at: datetime | None,
+            changes: dict[str, list[Any]], opps: dict[str, list[Any]],
+            others: list[tuple[Any, int, str]], mapping: StatusMapping, now: datetime
+            ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A person's values and CRM stage events from its live rows and their history."""
+    values = _fields(live_rows, created_at)
+    facts = [_row_facts(r) for r in live_rows]
+    status_changes = [
+        StatusChange(key=ch.key, record_key=ch.record_key, source=r.source,
+                     value=ch.new_value, at=ch.at)
+        for r in live_rows for ch in changes.get(r.key, [])
+    ]
+    opp_facts = [OppFacts(o.key, o.created_at, o.is_closed, o.is_won, o.close_date)
+                 for r in live_rows for o in opps.get(r.key, [])]
+    derived = derive_events(facts, status_changes, opp_facts, mapping)
+    events = [{"person_id": pid, "stage": ev.stage, "at": ev.at,
+               "source_ref": ev.source_ref[:200], "reason": ev.reason,
+               "origin": "crm", "definition_version": None} for ev in derived]
+    # the last event reached; new events sort after stored ones at the same instant
+    timeline = [*others, *((ev.at, (1 << 62) + i, ev.stage) for i, ev in enumerate(derived))]
+    last = max(timeline, key=lambda e: (e[0], e[1]), default=None)
+    return {**values, "stage": last[2] if last else "inquiry", "updated_at": now,
+            "dirty": True}, events
 
 
 def _update_persons(session: Session, updates: list[dict[str, Any]]) -> None:

@@ -96,8 +96,8 @@ def _run_streams(engine: Engine, run_id: int, source: str, full: bool, connector
         pages = ((page, documents(page.records)) for page in connector.read(stream, cursor))
         for page, prepared in read_ahead(pages):
             with unit_of_work(engine) as session:
-                result = apply_page(session, page.records, prepared)
-                refresh_persons(session, result.touched_persons, mapping)
+                result = apply_page(session, page.records, prepared, mapping)
+                refresh_persons(session, result.touched_persons - result.settled, mapping)
                 for hook in page_hooks:
                     hook(session, result.touched_persons)
                 save_cursor(session, source, stream, page.cursor)

@@ -33,7 +33,10 @@ from connectors.records import (
 )
 from service.crm.models import Account, Activity, Campaign, FieldChange, Opportunity, Owner
 from service.db import utcnow
+from service.people.decisions import DEFAULT_MAPPING, StatusMapping
 from service.people.identity import IdentityResolver, owner_key
+from service.people.models import StageEvent
+from service.people.service import LiveRow, live_row, new_person_values
 from service.sync.bulk import Serialized, among, custom_plans, insert_many, upsert
 from service.sync.locks import lock_persons
 from service.sync.models import CrmRow, Quarantined
@@ -62,6 +65,7 @@ class PageResult:
     merged: int = 0
     quarantined: int = 0
     touched_persons: set[int] = field(default_factory=set)
+    settled: set[int] = field(default_factory=set)  # new persons stored complete already
 
     def as_counts(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in
@@ -92,12 +96,15 @@ def documents(records: Sequence[AnyRecord | Malformed]) -> Documents:
 
 
 def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
-               prepared: Documents | None = None) -> PageResult:
+               prepared: Documents | None = None,
+               mapping: StatusMapping = DEFAULT_MAPPING) -> PageResult:
     """Upsert a page's records, resolve identities and quarantine what failed validation.
 
     Set-based: one query loads what is stored for the page's keys, changes are decided in
     Python, and each table gets one upsert; nothing is flushed row by row. ``prepared`` holds
-    the records' documents when ``documents`` made them already.
+    the records' documents when ``documents`` made them already. Persons the page creates
+    are stored complete (by ``mapping``) and listed in ``settled``: ``refresh_persons`` with
+    the same mapping has nothing to add for them.
     """
     lock_persons(session)
     custom_plans(session)
@@ -139,9 +146,29 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
             identity.detach(rec.key, row.person_id if row else None)
         else:
             identity.resolve(rec)
-    assigned, touched = identity.finish()
-    _upsert_rows(session, changed, stored, assigned, now)
+    # facts first: a new person's events are read from them (a HubSpot contact's history)
     _upsert_entities(session, [*(rec for rec, _, _ in changed), *facts], fresh)
+    events: list[dict[str, Any]] = []
+
+    def settle(assigned: dict[str, int], new: set[int]) -> dict[int, dict[str, Any]]:
+        live: dict[int, list[LiveRow]] = {}
+        mixed: set[int] = set()  # a new person with a row stored before: refreshed as ever
+        for rec in persons:
+            pid = assigned.get(rec.key)
+            if pid in new:
+                if rec.key in stored:
+                    mixed.add(pid)
+                elif not rec.deleted:
+                    live.setdefault(pid, []).append(live_row(rec))
+        values, found = new_person_values(
+            session, {pid: rows for pid, rows in live.items() if pid not in mixed}, mapping)
+        events.extend(found)
+        result.settled.update(values)
+        return values
+
+    assigned, touched = identity.finish(settle)
+    _upsert_rows(session, changed, stored, assigned, now)
+    insert_many(session, StageEvent.__table__, events)  # type: ignore[attr-defined]
     result.touched_persons = touched | _referenced_persons(session, records)
     return result
 

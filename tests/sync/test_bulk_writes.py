@@ -21,7 +21,8 @@ from connectors.records import (
 )
 from service.crm.models import Activity, FieldChange
 from service.db import unit_of_work
-from service.people.models import Person
+from service.people.models import Person, StageEvent
+from service.people.service import refresh_persons
 from service.sync.bulk import (
     COPY_FROM,
     Serialized,
@@ -153,3 +154,35 @@ def test_a_row_hashed_the_former_way_is_unchanged_by_the_same_record(engine: Eng
         s.add(row)
     assert _apply(engine, [rec])["updated"] == 0
     assert _apply(engine, [_contact(title="CTO")])["updated"] == 1
+
+
+def _persons_and_events(engine: Engine) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    with unit_of_work(engine) as s:
+        persons = {(p.id, p.email, p.first_name, p.last_name, p.title, p.country, p.lead_source,
+                    p.score, p.owner_key, p.account_key, p.stage, p.created_at, p.live,
+                    p.merged_into, p.dirty) for p in s.exec(select(Person))}
+        events = {(e.person_id, e.stage, e.at, e.source_ref, e.reason, e.origin)
+                  for e in s.exec(select(StageEvent))}
+    return persons, events
+
+
+def test_new_persons_are_stored_as_their_refresh_would_leave_them(engine: Engine) -> None:
+    leads = [PersonRecord(source="salesforce", object="Lead", external_id=f"00Q{i}", kind="lead",
+                          modstamp=T0 + timedelta(minutes=i), created_at=T0 - timedelta(days=i),
+                          email=f"p{i // 2}@example.com", first_name=f"F{i}", score=i * 1.5,
+                          title=None if i % 3 else f"T{i}", owner_id=f"005{i % 4}",
+                          account_key=f"salesforce:Account:001{i}" if i % 2 else None,
+                          status="Working" if i % 5 else "Disqualified",
+                          status_reason="No budget" if i % 5 == 0 else None,
+                          converted_at=T0 + timedelta(days=1) if i % 7 == 0 else None)
+             for i in range(COPY_FROM + 10)]
+    history = [_contact(), *_history()]  # a contact whose status history is in the same page
+    with unit_of_work(engine) as s:
+        result = apply_page(s, [*leads, *history])
+        assert result.settled and result.settled <= result.touched_persons
+        settled = result.settled
+    before = _persons_and_events(engine)
+    assert len(before[0]) == (COPY_FROM + 10 + 1) // 2 + 1  # two leads share each email
+    with unit_of_work(engine) as s:
+        refresh_persons(s, settled)
+    assert _persons_and_events(engine) == before
