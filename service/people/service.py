@@ -21,8 +21,6 @@ from service.sync.bulk import among, insert_many, update_many
 from service.sync.models import CrmRow
 
 PERSON_FIELDS = ("first_name", "last_name", "title", "country", "lead_source", "score")
-# the other document values a person's fields and events are read from
-ROW_FIELDS = ("email", "owner_id", "account_key", "status", "status_reason")
 
 
 def refresh_persons(session: Session, person_ids: Iterable[int],
@@ -100,11 +98,10 @@ class LiveRow:
 
 
 def live_row(rec: PersonRecord) -> LiveRow:
-    """The row ``rec`` is stored as, with the values the stored document would give back."""
-    payload = {name: getattr(rec, name) for name in (*PERSON_FIELDS, *ROW_FIELDS)}
-    if rec.converted_at is not None:
-        payload["converted_at"] = rec.converted_at.isoformat()
-    return LiveRow(rec.key, rec.source, payload, rec.modstamp, rec.created_at)
+    """The row ``rec`` is stored as. Its payload is the record's own field values (pydantic
+    keeps them in ``__dict__``): what the stored document holds, as Python values, without
+    copying them."""
+    return LiveRow(rec.key, rec.source, rec.__dict__, rec.modstamp, rec.created_at)
 
 
 def _history(session: Session, keys: list[str]
@@ -180,10 +177,12 @@ def restage(session: Session, ids: list[int]) -> None:
 
 def _row_facts(row: Any) -> PersonRow:
     p = row.payload
-    converted = p.get("converted_at")
+    converted = p.get("converted_at")  # text in a stored document, a datetime in a record
+    if isinstance(converted, str):
+        converted = datetime.fromisoformat(converted) if converted else None
     return PersonRow(key=row.key, source=row.source, created_at=row.created_at,
                      status=p.get("status"), status_reason=p.get("status_reason"),
-                     converted_at=datetime.fromisoformat(converted) if converted else None)
+                     converted_at=converted)
 
 
 def _fields(rows: list[Any], created_at: datetime | None) -> dict[str, Any]:
