@@ -244,9 +244,11 @@ class IdentityResolver:
         if not roots:
             return {}
         if self.session.get_bind().dialect.name == "postgresql":
+            # the sequence is looked up once: per row, the look-up cost more than nextval
             ids = list(self.session.execute(
-                text("SELECT nextval(pg_get_serial_sequence('person', 'id')) "
-                     "FROM generate_series(1, :n)"), {"n": len(roots)}).scalars())
+                text("WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('person', 'id')"
+                     "::regclass AS seq) SELECT nextval(s.seq) FROM s, generate_series(1, :n) "
+                     "ORDER BY 1"), {"n": len(roots)}).scalars())
         else:
             table = Person.__table__  # type: ignore[attr-defined]
             ids = list(self.session.execute(
