@@ -217,8 +217,10 @@ def clock_facts(engine: Engine) -> list[tuple[Any, ...]]:
             ClockFact.stopped_at, ClockFact.business_minutes).order_by(ClockFact.kind))]
 
 
-def test_clock_facts_mirror_every_write(engine: Engine, settings: Settings,
-                                        definition: None) -> None:
+
+def open_handoff(engine: Engine, settings: Settings, *, accept_hours: int,
+                 first_touch_hours: int) -> None:
+    """One synced lead, an MQL at T0 and its handoff with two running clocks."""
     sync(engine, settings, {"leads": [[lead(1, 30)]]})
     pid = person_of(engine, "salesforce:Lead:00Q1")
     mql(engine, pid, T0)
@@ -228,10 +230,15 @@ def test_clock_facts_mirror_every_write(engine: Engine, settings: Settings,
                           opened_at=T0)
         s.add(handoff)
         s.flush()
-        for kind in ("accept", "first_touch"):
-            s.add(SlaClock(handoff_id=handoff.id, kind=kind, target_minutes=60,  # type: ignore[arg-type]
-                           started_at=T0, warn_due_at=T0 + timedelta(minutes=45),
-                           due_at=T0 + timedelta(hours=1)))
+        for kind, due in (("accept", accept_hours), ("first_touch", first_touch_hours)):
+            s.add(SlaClock(handoff_id=handoff.id, kind=kind, target_minutes=60 * due,  # type: ignore[arg-type]
+                           started_at=T0, warn_due_at=T0 + timedelta(minutes=45 * due),
+                           due_at=T0 + timedelta(hours=due)))
+
+
+def test_clock_facts_mirror_every_write(engine: Engine, settings: Settings,
+                                        definition: None) -> None:
+    open_handoff(engine, settings, accept_hours=1, first_touch_hours=1)
     assert clock_facts(engine) == [("accept", 1, "running", None, None),
                                    ("first_touch", 1, "running", None, None)]
     assert headline(engine, "sla-compliance")[:2] == (0.0, 2)  # both ran past due by END
@@ -250,19 +257,7 @@ def test_clock_facts_mirror_every_write(engine: Engine, settings: Settings,
 
 def test_the_sla_scan_moves_no_clock_facts_and_the_outcomes_agree(
         engine: Engine, settings: Settings, definition: None) -> None:
-    sync(engine, settings, {"leads": [[lead(1, 30)]]})
-    pid = person_of(engine, "salesforce:Lead:00Q1")
-    mql(engine, pid, T0)
-    with unit_of_work(engine) as s:
-        event = s.exec(select(StageEvent).where(StageEvent.stage == "mql")).one()
-        handoff = Handoff(person_id=pid, mql_event_id=event.id, definition_version=1,  # type: ignore[arg-type]
-                          opened_at=T0)
-        s.add(handoff)
-        s.flush()
-        for kind, due in (("accept", 1), ("first_touch", 48)):  # due T0+1h, T0+48h
-            s.add(SlaClock(handoff_id=handoff.id, kind=kind, target_minutes=60 * due,  # type: ignore[arg-type]
-                           started_at=T0, warn_due_at=T0 + timedelta(minutes=45 * due),
-                           due_at=T0 + timedelta(hours=due)))
+    open_handoff(engine, settings, accept_hours=1, first_touch_hours=48)
     with unit_of_work(engine) as s:
         found = scan(s, now=T0 + timedelta(hours=2))
     assert (found.breaches, found.warnings) == (1, 0)  # accept: breached; first touch runs on
