@@ -49,11 +49,14 @@ def sync(engine: Engine, settings: Settings, source: str) -> None:
 
 
 def open_handoff_on(engine: Engine, source: str, obj: str) -> tuple[Handoff, str]:
-    """An open handoff whose person has a live row of ``obj`` in ``source`` (and only there)."""
+    """An open handoff with no clock stopped yet (the generated history may already hold a
+    first touch) whose person has a live row of ``obj`` in ``source`` (and only there)."""
     with unit_of_work(engine) as s:
+        stopped = select(SlaClock.handoff_id).where(col(SlaClock.stopped_at).is_not(None))
         rows = s.exec(select(Handoff, CrmRow).join(CrmRow, CrmRow.person_id == Handoff.person_id)
                       .where(Handoff.state == "open", CrmRow.kind == "person",
-                             col(CrmRow.deleted).is_(False))).all()
+                             col(CrmRow.deleted).is_(False),
+                             col(Handoff.id).not_in(stopped))).all()
         by_person: dict[int, list[CrmRow]] = {}
         for handoff, row in rows:
             by_person.setdefault(handoff.person_id, []).append(row)
