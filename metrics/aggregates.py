@@ -41,10 +41,12 @@ from sqlalchemy import (
 from sqlmodel import Session, col
 
 from metrics.facts import (
+    ClockDay,
     ClockFact,
     Customer,
     DealDay,
     DealFact,
+    HandoffDay,
     MqlDay,
     MqlFact,
     ensure_fresh,
@@ -201,6 +203,10 @@ def handoffs(session: Session, start: datetime, end: datetime, *, states: Sequen
     decided and the pending handoffs (never the same: one was decided before the end, the
     other not) are two queries, each read from its own covering index.
     """
+    days = _whole_days(start, end)
+    if days is not None and group_by is None:
+        return _handoff_days(session, days, states=states, version=version, pending=pending,
+                             by_reason=by_reason)
     decided = and_(col(Handoff.state).in_(states), col(Handoff.decided_at) >= start,
                    col(Handoff.decided_at) < end)
     undecided = and_(Handoff.opened_at >= start, Handoff.opened_at < end,
@@ -217,6 +223,34 @@ def handoffs(session: Session, start: datetime, end: datetime, *, states: Sequen
         for group, tally in found.items():
             out.setdefault(group, Counter()).update(tally)
     return out
+
+
+def _handoff_days(session: Session, days: tuple[date, date], *, states: Sequence[str],
+                  version: int | None, pending: bool, by_reason: bool) -> Tallies:
+    """``handoffs`` for a whole-day window without a grouping, from the daily counts: a
+    handoff decided at or after the window's end midnight was decided on or after its end
+    day, and one never decided has no decided day."""
+    first, last = days
+    dims = [HandoffDay.definition_version, *([HandoffDay.reason] if by_reason else [])]
+    versioned = true() if version is ALL_VERSIONS else HandoffDay.definition_version == version
+    decided = (select(HandoffDay.state, *dims, func.sum(HandoffDay.n))
+               .where(col(HandoffDay.decided_day) >= first, col(HandoffDay.decided_day) < last,
+                      col(HandoffDay.state).in_(states), versioned)
+               .group_by(HandoffDay.state, *dims))
+    parts = [decided]
+    if pending:
+        parts.append(select(literal("pending"), *dims, func.sum(HandoffDay.n))
+                     .where(col(HandoffDay.opened_day) >= first,
+                            col(HandoffDay.opened_day) < last,
+                            or_(col(HandoffDay.decided_day).is_(None),
+                                col(HandoffDay.decided_day) >= last), versioned)
+                     .group_by(*dims))
+    tally: Counter[Hashable] = Counter()
+    for part in parts:
+        for state, *dim, n in session.execute(part):
+            if n:
+                tally[(state, *dim)] += int(n)
+    return {"": tally} if tally else {}
 
 
 def _when(column: str, value: str) -> Measure:
@@ -274,6 +308,14 @@ def clock_outcomes(session: Session, start: datetime, end: datetime, *, version:
                    now: datetime, group_by: GroupBy | None) -> Tallies:
     """``(outcome, kind, version)`` counts over clocks due in the window (``clock_outcome``),
     each outcome a filtered count (see ``handoffs``)."""
+    days = _whole_days(start, end)
+    if days is not None and group_by is None:
+        return _clock_days(session, days, start=start, end=end, version=version, now=now)
+    return _clock_outcomes(session, start, end, version=version, now=now, group_by=group_by)
+
+
+def _clock_outcomes(session: Session, start: datetime, end: datetime, *, version: int | None,
+                    now: datetime, group_by: GroupBy | None) -> Tallies:
     outcome = case(
         (col(ClockFact.state).in_(("met", "breached")), ClockFact.state),
         (col(ClockFact.stopped_at).is_not(None),
@@ -286,6 +328,34 @@ def clock_outcomes(session: Session, start: datetime, end: datetime, *, version:
     return _tally(session, stmt, key, [ClockFact.kind, ClockFact.definition_version],
                   {name: _when("outcome", name) for name in ("met", "breached", "pending")},
                   {"outcome": outcome})
+
+
+def _clock_days(session: Session, days: tuple[date, date], *, start: datetime,
+                end: datetime, version: int | None, now: datetime) -> Tallies:
+    """``clock_outcomes`` for a whole-day window without a grouping: the days before the
+    one ``now`` falls on from the daily counts (a clock still running there fell due before
+    now, so it is breached), that day and later ones from the clocks themselves."""
+    today = now.astimezone(UTC).date()
+    first, last = days
+    tally: Counter[Hashable] = Counter()
+    if first < today:
+        settled = (select(ClockDay.outcome, ClockDay.kind, ClockDay.definition_version,
+                          func.sum(ClockDay.n))
+                   .where(col(ClockDay.due_day) >= first,
+                          col(ClockDay.due_day) < min(last, today),
+                          true() if version is ALL_VERSIONS
+                          else ClockDay.definition_version == version)
+                   .group_by(ClockDay.outcome, ClockDay.kind, ClockDay.definition_version))
+        for outcome, kind, found_version, n in session.execute(settled):
+            if n:
+                tally[("breached" if outcome == "running" else outcome, kind,
+                       found_version)] += int(n)
+    out: Tallies = {"": tally} if tally else {}
+    if last > today:
+        live = _clock_outcomes(session, max(start, datetime.combine(today, time(0), UTC)),
+                               end, version=version, now=now, group_by=None)
+        out = merge(out, live)
+    return out
 
 
 def _whole_days(start: datetime, end: datetime) -> tuple[date, date] | None:

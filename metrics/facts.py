@@ -33,8 +33,11 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BigInteger,
+    Column,
     Engine,
     Index,
+    Integer,
     String,
     and_,
     case,
@@ -187,6 +190,45 @@ class ClockFact(SQLModel, table=True):
     calendar_minutes: int | None = None
 
 
+def _delta_id() -> Any:
+    """A counter table's key: deltas are appended for ever (and folded by ``compact``)."""
+    return Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True))
+
+
+class HandoffDay(SQLModel, table=True):
+    """Handoffs per UTC day opened and decided, state, reason and version, as signed deltas
+    (migration 0011's triggers append them on every write to ``handoff``): a key's count is
+    the sum of its rows."""
+
+    __tablename__ = "metric_handoff_day"
+    __table_args__ = (Index("ix_metric_handoff_day_decided_day", "decided_day"),
+                      Index("ix_metric_handoff_day_opened_day", "opened_day"))
+
+    id: int | None = _delta_id()
+    opened_day: date
+    decided_day: date | None = None
+    state: str = Field(max_length=20)
+    reason: str | None = Field(default=None, max_length=200)
+    definition_version: int
+    n: int
+
+
+class ClockDay(SQLModel, table=True):
+    """Clock facts per UTC due day, kind, version and settled outcome ("running" while the
+    outcome depends on the time asked about), as signed deltas kept by triggers."""
+
+    __tablename__ = "metric_clock_day"
+    __table_args__ = (Index("ix_metric_clock_day_due_day", "due_day"),)
+
+    id: int | None = _delta_id()
+    due_day: date
+    kind: str = Field(max_length=20)
+    definition_version: int | None = None
+    outcome: str = Field(max_length=20)
+    n: int
+
+
 class FactChange(SQLModel, table=True):
     """A family whose inputs changed since it was built (at most one per writing transaction)."""
 
@@ -256,6 +298,34 @@ def warm(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         for family in FAMILIES:
             ensure_fresh(session, family)
+        compact(session)
+
+
+def compact(session: Session) -> None:
+    """Fold the daily counters' deltas into one row per key (and drop keys that sum to
+    nothing), so a window reads a few rows per day however many writes there were.
+
+    On PostgreSQL one statement deletes and re-inserts what it saw, so a delta committed
+    meanwhile is neither lost nor counted twice; SQLite has a single writer, and folds the
+    rows up to the highest id it saw.
+    """
+    for model in (HandoffDay, ClockDay):
+        table = model.__table__  # type: ignore[attr-defined]
+        keys = ", ".join(c.name for c in table.columns if c.name not in ("id", "n"))
+        name = table.name
+        if _postgres(session):
+            session.execute(text(
+                f"WITH gone AS (DELETE FROM {name} RETURNING {keys}, n) "
+                f"INSERT INTO {name} ({keys}, n) SELECT {keys}, sum(n) FROM gone "
+                f"GROUP BY {keys} HAVING sum(n) <> 0"))
+            continue
+        top = session.execute(select(func.max(table.c.id))).scalar()
+        if top is None:
+            continue
+        session.execute(text(
+            f"INSERT INTO {name} ({keys}, n) SELECT {keys}, sum(n) FROM {name} "
+            f"WHERE id <= :top GROUP BY {keys} HAVING sum(n) <> 0"), {"top": top})
+        session.execute(delete(table).where(table.c.id <= top))
 
 
 def refresh(session: Session, *, families: tuple[Family, ...] = FAMILIES,
