@@ -11,7 +11,10 @@ clock's definition version (on its handoff). These tables hold those answers per
   ``metric_customer`` holds each customer's first win;
 * ``metric_mql``: each MQL event with its UTC day, its person's segment and how far the
   person got afterwards; ``metric_mql_day`` counts them per day, for whole-day windows;
-* ``metric_clock``: each SLA clock with its handoff's definition version.
+* ``metric_clock``: each SLA clock with its handoff's definition version;
+* ``metric_handoff_day`` and ``metric_clock_day``: handoffs and clock outcomes per UTC day,
+  as signed deltas that migration 0011's triggers append on every write (so they are exact
+  without any rebuild) and ``compact`` folds after each sync.
 
 Facts are only read by the headline path (``metrics.aggregates``); the population endpoint
 still joins the live tables, and the tests hold both to the same answers.
@@ -291,8 +294,8 @@ def ensure_fresh(session: Session, family: Family,
 
 
 def warm(engine: Engine) -> None:
-    """Rebuild whatever writes marked, in a transaction of its own: called after a sync run,
-    the first metric request afterwards need not wait for the rebuild."""
+    """Rebuild whatever writes marked and fold the daily counters, in a transaction of its
+    own: called after a sync run, the first metric request afterwards need not wait."""
     from service.db import unit_of_work
 
     with unit_of_work(engine) as session:
