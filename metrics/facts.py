@@ -260,19 +260,20 @@ def _active_version(session: Session) -> int | None:
                            .where(LeadDefinition.state == "active")).scalars().first()
 
 
-def _built(session: Session, family: Family) -> tuple[bool, int | None]:
-    row = session.execute(select(FactState.version)
-                          .where(FactState.family == family)).first()
-    return (row is not None, row[0] if row is not None else None)
-
-
-def _is_fresh(session: Session, family: Family, version: int | None) -> bool:
-    built, basis = _built(session, family)
-    if not built or (family == "deals" and basis != version):
+def _is_fresh(session: Session, family: Family,
+              version: int | None | Literal["active"]) -> bool:
+    """Built (for ``version``'s sourcing, for deals) with no marker left: one round trip,
+    since every metric request asks."""
+    wanted = (select(LeadDefinition.version).where(LeadDefinition.state == "active")
+              .limit(1).scalar_subquery() if version == "active" else literal(version))
+    built = select(FactState.version).where(FactState.family == family)
+    row = session.execute(select(
+        built.exists(), built.scalar_subquery(), wanted,
+        select(FactChange.id).where(FactChange.family == family).exists())).one()
+    is_built, basis, version_wanted, marked = row
+    if not is_built or marked:
         return False
-    marked = session.execute(select(FactChange.id).where(FactChange.family == family)
-                             .limit(1)).first()
-    return marked is None
+    return family != "deals" or basis == version_wanted
 
 
 def ensure_fresh(session: Session, family: Family,
@@ -280,10 +281,8 @@ def ensure_fresh(session: Session, family: Family,
     """Rebuild ``family`` when a write marked it, or when deals were built for another
     definition version than ``version`` (by default the active one's).
 
-    Cheap when nothing changed: one look at the state row and one at the markers.
+    Cheap when nothing changed: one query over the state row and the markers.
     """
-    if version == "active":
-        version = _active_version(session)
     if _is_fresh(session, family, version):
         return
     if _postgres(session):
