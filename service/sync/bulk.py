@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -50,6 +51,11 @@ def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement
 
 def array_literal(values: Iterable[Any]) -> str:
     """PostgreSQL's text form of a one-dimensional array: ``{"a","b"}``, NULL for None."""
+    values = list(values)
+    if all(type(v) is str for v in values):  # a page's keys: quoted in one join when plain
+        joined = '","'.join(values)
+        if '"' not in joined and "\\" not in joined:
+            return '{"' + joined + '"}' if values else "{}"
     return "{" + ",".join(
         "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
         for v in values) + "}"
@@ -164,21 +170,25 @@ def _scratch(session: Session, table: Any, names: list[str]) -> str:
 
 
 def _copy_values(session: Session, table: Any, rows: list[dict[str, Any]]
-                 ) -> tuple[list[str], Iterable[list[Any]]]:
+                 ) -> tuple[list[str], Iterable[Sequence[Any]]]:
     """The columns to COPY (the rows' own and those left to a scalar default) and the values."""
     names = list(rows[0])
     defaults = _defaults(session, table, names)
     all_names = [*names, *defaults]
     fill = list(defaults.values())
-    json_names = [n for n in names if isinstance(table.c[n].type, JSON)]
+    json_at = [i for i, n in enumerate(names) if isinstance(table.c[n].type, JSON)]
+    pick = itemgetter(*names)  # one C call per row instead of a lookup per column
 
-    def values() -> Iterator[list[Any]]:
+    def values() -> Iterator[Sequence[Any]]:
         for row in rows:
-            out = [row[n] for n in names]
-            for n in json_names:
-                i = names.index(n)
-                out[i] = _json(out[i])
-            yield out + fill
+            out = pick(row)
+            if len(names) == 1:
+                out = (out,)
+            if json_at:
+                out = list(out)
+                for i in json_at:
+                    out[i] = _json(out[i])
+            yield (*out, *fill) if fill else out
 
     return all_names, values()
 
