@@ -50,6 +50,8 @@ class IdentityResolver:
         self._emails: dict[str, set[int]] = {}
         self._new: dict[int, dict[str, Any]] = {}  # placeholder -> its person's first values
         self._pending: list[_Link] = []
+        self._pending_by_key: dict[str, list[_Link]] = {}
+        self._stored_open: set[str] = set()  # keys with an open link stored before this page
         self._detached: list[str] = []  # keys whose stored open links close
         self._moves: list[int] = []  # stored persons folded into another, in order
         self._touched: set[int] = set()
@@ -68,8 +70,9 @@ class IdentityResolver:
                 keys.add(rec.converted_contact_key)
             if rec.merged_into:
                 keys.add(record_key(rec.source, rec.object, rec.merged_into))
-            if rec.normalised_email:
-                emails.add(rec.normalised_email)
+            email = rec.normalised_email
+            if email:
+                emails.add(email)
         self._load_links(keys)
         for email in emails:
             self._emails.setdefault(email, set())
@@ -91,6 +94,7 @@ class IdentityResolver:
                                                  col(PersonLink.valid_to).is_(None))
                                           .order_by(col(PersonLink.id))):
             self._links[key].append(pid)
+            self._stored_open.add(key)
 
     def _load_roots(self, ids: set[int]) -> None:
         """Open links point at live persons; follow any that a merge left behind."""
@@ -123,14 +127,15 @@ class IdentityResolver:
 
     def resolve(self, rec: PersonRecord) -> None:
         """Attach the row of ``rec`` (a live person row) to its person."""
-        claims = list(rec.xrefs)
+        own = rec.key
+        keys = [own, *rec.xrefs]
         if rec.converted_contact_key:
-            claims.append(rec.converted_contact_key)
-        keys = [rec.key, *claims]
-        candidates = {self.find(p) for key in keys for p in self._open(key)}
+            keys.append(rec.converted_contact_key)
+        find = self.find
+        candidates = {find(p) for key in keys for p in self._open(key)}
         email = rec.normalised_email
         if email:
-            candidates.update(self.find(p) for p in self._emails.get(email, ()))
+            candidates.update(find(p) for p in self._emails.get(email, ()))
         if candidates:
             person = self.merge(candidates)
         else:
@@ -139,22 +144,25 @@ class IdentityResolver:
             if email:
                 self._emails.setdefault(email, set()).add(person)
         for key in keys:
-            if any(self.find(p) == person for p in self._links[key]):
+            if any(find(p) == person for p in self._links[key]):
                 continue
-            reason = "new" if key == rec.key and not candidates else (
-                "record" if key == rec.key else "claim")
-            if key == rec.key and email and candidates:
-                reason = "email"
+            if key != own:
+                reason = "claim"
+            elif not candidates:
+                reason = "new"
+            else:
+                reason = "email" if email else "record"
             self._link(person, key, reason)
-        self._assigned[rec.key] = person
+        self._assigned[own] = person
         self._touched.add(person)
 
     def detach(self, key: str, person: int | None) -> None:
         """A deleted row stops counting for its person; the link history keeps it."""
+        if key in self._stored_open or key not in self._links:
+            self._detached.append(key)  # only stored open links need closing in the database
         self._links[key] = []
-        self._detached.append(key)
-        for link in self._pending:
-            if link.key == key and link.valid_to is None:
+        for link in self._pending_by_key.get(key, ()):
+            if link.valid_to is None:
                 link.valid_to = self.now
         if person is not None:
             self._touched.add(person)
@@ -186,7 +194,9 @@ class IdentityResolver:
         return survivor
 
     def _link(self, person: int, key: str, reason: str) -> None:
-        self._pending.append(_Link(person, key, reason))
+        link = _Link(person, key, reason)
+        self._pending.append(link)
+        self._pending_by_key.setdefault(key, []).append(link)
         self._links.setdefault(key, []).append(person)
 
     # -- writing -------------------------------------------------------------------------

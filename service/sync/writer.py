@@ -73,6 +73,7 @@ class PageResult:
 
 
 Documents = dict[int, tuple[Serialized, str]]
+Changed = tuple[str, AnyRecord, Serialized, str]  # key, record, document, its hash
 
 
 def payload_of(rec: AnyRecord) -> tuple[Serialized, str]:
@@ -112,51 +113,52 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
     now = utcnow()
     latest: dict[str, AnyRecord] = {}  # a later copy of a key in the same page wins
     malformed: dict[str, Malformed] = {}
-    for rec in records:
+    for rec in records:  # a record's key is made once here: it is looked up a dozen times
+        key = rec.key
         if isinstance(rec, Malformed):
             result.quarantined += 1
-            malformed[rec.key] = rec
-            latest.pop(rec.key, None)
+            malformed[key] = rec
+            latest.pop(key, None)
         else:
-            latest[rec.key] = rec
-            malformed.pop(rec.key, None)
+            latest[key] = rec
+            malformed.pop(key, None)
     _quarantine(session, list(malformed.values()), list(latest), now)
-    rows = [rec for rec in latest.values() if (rec.source, rec.object) not in ROWLESS]
+    rows = [(key, rec) for key, rec in latest.items() if (rec.source, rec.object) not in ROWLESS]
     facts, fresh = _changed_facts(session, [rec for rec in latest.values()
                                             if (rec.source, rec.object) in ROWLESS], result)
     stored = {r.key: r for r in session.execute(
         select(CrmRow.key, CrmRow.payload_hash, CrmRow.deleted, CrmRow.merged_into,
-               CrmRow.person_id).where(among(session, CrmRow.key, [r.key for r in rows])))}
-    changed: list[tuple[AnyRecord, Serialized, str]] = []
-    for rec in rows:
+               CrmRow.person_id).where(among(session, CrmRow.key, [key for key, _ in rows])))}
+    changed: list[Changed] = []
+    for key, rec in rows:
         payload, digest = (prepared or {}).get(id(rec)) or payload_of(rec)
-        change = _change(rec, stored.get(rec.key), digest)
+        change = _change(rec, stored.get(key), digest)
         if change is not None:
             setattr(result, change, getattr(result, change) + 1)
-            changed.append((rec, payload, digest))
+            changed.append((key, rec, payload, digest))
     identity = IdentityResolver(session, now=now)
-    persons = [rec for rec, _, _ in changed if isinstance(rec, PersonRecord)]
-    identity.prefetch(persons)
-    for rec in persons:
-        row = stored.get(rec.key)
+    persons = [(key, rec) for key, rec, _, _ in changed if isinstance(rec, PersonRecord)]
+    identity.prefetch(rec for _, rec in persons)
+    for key, rec in persons:
+        row = stored.get(key)
         if rec.merged_into:
             winner = record_key(rec.source, rec.object, rec.merged_into)
-            identity.fold_merge(rec.key, row.person_id if row else None, winner)
+            identity.fold_merge(key, row.person_id if row else None, winner)
         elif rec.deleted:
-            identity.detach(rec.key, row.person_id if row else None)
+            identity.detach(key, row.person_id if row else None)
         else:
             identity.resolve(rec)
     # facts first: a new person's events are read from them (a HubSpot contact's history)
-    _upsert_entities(session, [*(rec for rec, _, _ in changed), *facts], fresh)
+    _upsert_entities(session, [*(rec for _, rec, _, _ in changed), *facts], fresh)
     events: list[dict[str, Any]] = []
 
     def settle(assigned: dict[str, int], new: set[int]) -> dict[int, dict[str, Any]]:
         live: dict[int, list[LiveRow]] = {}
         mixed: set[int] = set()  # a new person with a row stored before: refreshed as ever
-        for rec in persons:
-            pid = assigned.get(rec.key)
+        for key, rec in persons:
+            pid = assigned.get(key)
             if pid in new:
-                if rec.key in stored:
+                if key in stored:
                     mixed.add(pid)
                 elif not rec.deleted:
                     live.setdefault(pid, []).append(live_row(rec))
@@ -222,25 +224,25 @@ def _change(rec: AnyRecord, row: Any, digest: str) -> str | None:
     return "updated"
 
 
-def _upsert_rows(session: Session, changed: list[tuple[AnyRecord, Serialized, str]],
-                 stored: dict[str, Any], assigned: dict[str, int], now: datetime) -> None:
+def _upsert_rows(session: Session, changed: list[Changed], stored: dict[str, Any],
+                 assigned: dict[str, int], now: datetime) -> None:
     """The page's new and changed CRM rows in one upsert."""
-    tombstones = [rec.key for rec, _, _ in changed if rec.deleted and rec.key in stored]
+    tombstones = [key for key, rec, _, _ in changed if rec.deleted and key in stored]
     kept: dict[str, dict[str, Any]] = {}
     if tombstones:  # a tombstone carries no fields: keep the last known ones
         kept = dict(session.execute(select(CrmRow.key, CrmRow.payload).where(
             among(session, CrmRow.key, tombstones))).tuples().all())
     rows = []
-    for rec, document, digest in changed:
+    for key, rec, document, digest in changed:
         payload: dict[str, Any] | Serialized = document
-        if rec.key in kept:
-            payload = {**kept[rec.key], "deleted": True, "merged_into": rec.merged_into}
+        if key in kept:
+            payload = {**kept[key], "deleted": True, "merged_into": rec.merged_into}
         merged = record_key(rec.source, rec.object, rec.merged_into) if rec.merged_into else None
-        rows.append({"key": rec.key, "source": rec.source, "object": rec.object,
+        rows.append({"key": key, "source": rec.source, "object": rec.object,
                      "external_id": rec.external_id, "kind": KINDS[type(rec)],
                      "payload": payload, "payload_hash": digest, "modstamp": rec.modstamp,
                      "created_at": rec.created_at, "deleted": rec.deleted,
-                     "merged_into": merged, "person_id": assigned.get(rec.key),
+                     "merged_into": merged, "person_id": assigned.get(key),
                      "first_seen": now, "last_changed": now})
     table = CrmRow.__table__  # type: ignore[attr-defined]
 

@@ -21,7 +21,7 @@ from connectors.records import (
 )
 from service.crm.models import Activity, FieldChange
 from service.db import unit_of_work
-from service.people.models import Person, StageEvent
+from service.people.models import Person, PersonLink, StageEvent
 from service.people.service import refresh_persons
 from service.sync.bulk import (
     COPY_FROM,
@@ -186,3 +186,35 @@ def test_new_persons_are_stored_as_their_refresh_would_leave_them(engine: Engine
     with unit_of_work(engine) as s:
         refresh_persons(s, settled)
     assert _persons_and_events(engine) == before
+
+
+def _lead(n: int, *, at: datetime = T0, deleted: bool = False) -> PersonRecord:
+    return PersonRecord(source="salesforce", object="Lead", external_id=f"00Q{n}", kind="lead",
+                        modstamp=at, created_at=T0, email=f"lead{n}@example.com",
+                        deleted=deleted)
+
+
+def _links(engine: Engine) -> set[tuple[str, bool]]:
+    """(record key, still open) for every link in the history."""
+    with unit_of_work(engine) as s:
+        return {(link.record_key, link.valid_to is None) for link in s.exec(select(PersonLink))}
+
+
+def test_a_deleted_row_closes_its_link_and_one_that_arrives_deleted_links_nothing(
+        engine: Engine) -> None:
+    later = T0 + timedelta(hours=1)
+    with unit_of_work(engine) as s:
+        apply_page(s, [_lead(1), _lead(2)])
+    with unit_of_work(engine) as s:  # one known row is deleted, one row arrives deleted
+        result = apply_page(s, [_lead(1, at=later, deleted=True),
+                                _lead(3, at=later, deleted=True)])
+        refresh_persons(s, result.touched_persons - result.settled)  # as the sync does
+        assert (result.created, result.deleted) == (0, 2)
+    assert _links(engine) == {("salesforce:Lead:00Q1", False), ("salesforce:Lead:00Q2", True)}
+    with unit_of_work(engine) as s:
+        live = {p.email: p.live for p in s.exec(select(Person))}
+    assert live == {"lead1@example.com": False, "lead2@example.com": True}
+    with unit_of_work(engine) as s:  # a row created and deleted within one page
+        apply_page(s, [_lead(4), _lead(4, at=later, deleted=True), _lead(5)])
+    assert ("salesforce:Lead:00Q4", True) not in _links(engine)
+    assert ("salesforce:Lead:00Q5", True) in _links(engine)
