@@ -173,7 +173,9 @@ def _tally(session: Session, stmt: Select[Any], key: Expr | None, dims: Sequence
         group = str(values[0]) if key is not None else ""
         start = 1 if key is not None else 0
         dim = values[start:start + len(dims)]
-        tally = out.setdefault(group, Counter())
+        tally = out.get(group)
+        if tally is None:  # not setdefault: a Counter per row adds up over thousands of rows
+            tally = out[group] = Counter()
         for name, value in zip(measures, values[start + len(dims):], strict=True):
             tally[(name, *dim)] += _number(value)
     return out

@@ -10,6 +10,7 @@ they do over records.
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from datetime import date, timedelta
@@ -254,47 +255,63 @@ def marketing_sourced_share(q: MetricQuery) -> MetricAnswer:
 
 def forecast_accuracy(q: MetricQuery) -> MetricAnswer:
     forecasts = repository.forecasts(q.session, q.first_day, q.end_day)
-    won: Tally = Counter()
+    won: list[tuple[tuple[Any, ...], float]] = []
     if forecasts:
-        won = aggregates.won_by_day(
+        won = list(_items(aggregates.won_by_day(
             q.session, closed_from=min(f.period_start for f in forecasts),
             closed_before=max(f.period_end for f in forecasts) + timedelta(days=1),
             by_segment=any(f.segment for f in forecasts),
-            by_team=any(f.team for f in forecasts))[""]
+            by_team=any(f.team for f in forecasts))[""]))
+    series: dict[tuple[str | None, str | None], _Days] = {}
     records = []
     for f in forecasts:
-        actual = sum(total for (_, day, segment, team), total in _items(won)
-                     if _within(day, f.period_start, f.period_end)
-                     and (f.segment is None or segment == f.segment)
-                     and (f.team is None or team == f.team))
+        segment, team = f.segment, f.team
+        if (segment, team) not in series:  # each facet's daily revenue, gathered once
+            series[segment, team] = _Days(
+                (day, total, None) for (_, day, s, t), total in won
+                if (segment is None or s == segment) and (team is None or t == team))
+        actual = sum(n for _, n in series[segment, team].between(f.period_start,
+                                                                  f.period_end))
         records.append(ForecastRecord(
             id=f.id or 0, period_start=f.period_start, period_end=f.period_end,
-            forecast=f.amount, actual=actual, facets=compute.everyone(f.segment, f.team)))
+            forecast=f.amount, actual=actual, facets=compute.everyone(segment, team)))
     found = answer(q, records, compute.forecast_reduce)
     return dataclasses.replace(found, records=())
 
 
-def _within(day: date, first: date, last: date) -> bool:
-    return first <= day <= last
+class _Days:
+    """Daily figures in day order, read by inclusive date range (periods cover months and
+    there may be many of them: a scan of every day per period grew as their product)."""
+
+    def __init__(self, rows: Iterable[tuple[date, float, Any]]) -> None:
+        ordered = sorted(rows, key=lambda row: row[0])
+        self.days = [day for day, _, _ in ordered]
+        self.rows = [(tag, value) for _, value, tag in ordered]
+
+    def between(self, first: date, last: date) -> list[tuple[Any, float]]:
+        return self.rows[bisect_left(self.days, first):bisect_right(self.days, last)]
 
 
 def mql_commitment_attainment(q: MetricQuery) -> MetricAnswer:
     commitments = repository.commitments(q.session, q.first_day, q.end_day)
-    days: Tally = Counter()
+    days: list[tuple[tuple[Any, ...], float]] = []
     if commitments:
-        days = aggregates.mql_days(
+        days = list(_items(aggregates.mql_days(
             q.session, midnight(min(c.period_start for c in commitments)),
             midnight(max(c.period_end for c in commitments) + timedelta(days=1)),
             version=repository.active_version(q.session),
-            by_segment=any(c.segment for c in commitments)).get("", Counter())
+            by_segment=any(c.segment for c in commitments)).get("", Counter())))
+    series: dict[str | None, _Days] = {}
     records, versions = [], set()
     for c in commitments:
+        segment = c.segment or None
+        if segment not in series:
+            series[segment] = _Days((day, n, version) for (_, day, version, *seg), n in days
+                                    if n and (segment is None or seg[0] == segment))
         delivered = 0
-        for (_, day, version, *segment), n in _items(days):
-            if _within(day, c.period_start, c.period_end) and (
-                    not c.segment or segment[0] == c.segment) and n:
-                delivered += int(n)
-                versions.add(version)
+        for version, n in series[segment].between(c.period_start, c.period_end):
+            delivered += int(n)
+            versions.add(version)
         records.append(CommitmentRecord(
             id=c.id or 0, period_start=c.period_start, period_end=c.period_end,
             committed=c.mqls_promised, delivered=delivered,
