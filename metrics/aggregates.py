@@ -32,6 +32,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    not_,
     or_,
     select,
     true,
@@ -279,24 +280,26 @@ def clock_durations(session: Session, start: datetime, end: datetime, *, kind: s
     """Histograms of clocks of ``kind`` stopped in the window: ``("business", minutes,
     version)`` and ``("calendar", minutes, version)``, counting clocks with both durations.
 
-    Both histograms come from one pass over the clocks: the rows are a common table
-    expression read by two grouped selects joined with ``UNION ALL``.
+    The clocks are first counted per (business, calendar) pair, one pass over the index;
+    both histograms are then summed from those pairs (a common table expression read by two
+    grouped selects joined with ``UNION ALL``), so the second pass reads pairs, not clocks.
     """
     stmt = (select().select_from(ClockFact)
             .where(col(ClockFact.stopped_at) >= start, col(ClockFact.stopped_at) < end,
                    ClockFact.kind == kind, col(ClockFact.business_minutes).is_not(None),
                    col(ClockFact.calendar_minutes).is_not(None), _clock_version(version)))
     stmt, key = _clock_facet(stmt, group_by)
-    rows = stmt.add_columns(
-        *([key.label("k")] if key is not None else []),
-        col(ClockFact.business_minutes).label("business"),
-        col(ClockFact.calendar_minutes).label("calendar"),
-        col(ClockFact.definition_version).label("version")).cte("clock_rows")
-    keys = [rows.c.k] if key is not None else []
+    dims = [*([key.label("k")] if key is not None else []),
+            col(ClockFact.business_minutes).label("business"),
+            col(ClockFact.calendar_minutes).label("calendar"),
+            col(ClockFact.definition_version).label("version")]
+    pairs = (stmt.add_columns(*dims, func.count().label("n"))
+             .group_by(*(d.element for d in dims)).cte("clock_pairs"))
+    keys = [pairs.c.k] if key is not None else []
     both = union_all(*(
         select(*keys, literal_column(f"'{name}'").label("measure"),
-               rows.c[name].label("minutes"), rows.c.version, func.count().label("n"))
-        .group_by(*keys, rows.c[name], rows.c.version)
+               pairs.c[name].label("minutes"), pairs.c.version, func.sum(pairs.c.n).label("n"))
+        .group_by(*keys, pairs.c[name], pairs.c.version)
         for name in ("business", "calendar")))
     out: Tallies = {}
     for row in session.execute(select(both.subquery())):
@@ -500,14 +503,26 @@ def lead_cycles(session: Session, *, closed_from: date, closed_before: date,
 def deals_open(session: Session, *, open_at: datetime, closed_before: date,
                group_by: GroupBy | None) -> Tallies:
     """``("open",)``: live deals created before ``open_at`` and not closed before
-    ``closed_before``."""
-    stmt = _deals(session).where(
-        col(DealFact.created_at) < open_at,
-        or_(col(DealFact.is_closed).is_(False),
-            and_(col(DealFact.close_date).is_not(None),
-                 col(DealFact.close_date) >= closed_before)))
+    ``closed_before``.
+
+    Counted in two parts, each read from its own partial index: the deals not closed, and
+    the deals closed on or after ``closed_before`` (one condition joining both with OR
+    would read the whole table)."""
+    created = _deals(session).where(col(DealFact.created_at) < open_at)
+    parts = (created.where(not_(DealFact.is_closed)),
+             created.where(DealFact.is_closed, col(DealFact.close_date) >= closed_before))
+    return merge(*(_tally(session, *_deal_facet(part, group_by), [], {"open": count})
+                   for part in parts))
+
+
+def won_cycles(session: Session, *, closed_from: date, closed_before: date,
+               group_by: GroupBy | None) -> Tallies:
+    """``("cycle", days)``: live won deals closed in the window by days from creation to
+    close; deals without a created date are left out."""
+    stmt = _deals(session).where(_live_closed(closed_from, closed_before, won_only=True),
+                                 col(DealFact.cycle_days).is_not(None))
     stmt, key = _deal_facet(stmt, group_by)
-    return _tally(session, stmt, key, [], {"open": count})
+    return _tally(session, stmt, key, [DealFact.cycle_days], {"cycle": count})
 
 
 def sourced_wins(session: Session, *, closed_from: date, closed_before: date,

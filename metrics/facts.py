@@ -87,7 +87,13 @@ class DealFact(SQLModel, table=True):
               postgresql_where=text("is_closed"), postgresql_include=[
                   "is_won", "cycle_days", "lead_days", "amount", "sourced", "mql_version"]),
         Index("ix_metric_deal_created_at", "created_at",
-              postgresql_include=["is_closed", "close_date"]))
+              postgresql_include=["is_closed", "close_date"]),
+        # the deals open at an instant (most are closed), and the won deals of a window
+        Index("ix_metric_deal_open", "created_at", sqlite_where=text("NOT is_closed"),
+              postgresql_where=text("NOT is_closed")),
+        Index("ix_metric_deal_won", "close_date", sqlite_where=text("is_closed AND is_won"),
+              postgresql_where=text("is_closed AND is_won"), postgresql_include=[
+                  "cycle_days", "lead_days", "amount", "sourced", "mql_version"]))
 
     opportunity_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     source: str | None = Field(default=None, max_length=20)

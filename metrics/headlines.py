@@ -224,14 +224,16 @@ def pipeline_velocity(q: MetricQuery) -> MetricAnswer:
     tallies = aggregates.merge(
         aggregates.deals_open(q.session, open_at=q.end, closed_before=q.end_day,
                               group_by=q.group_by),
-        _closed(q, cycle=True))
+        _closed(q),
+        aggregates.won_cycles(q.session, closed_from=q.first_day, closed_before=q.end_day,
+                              group_by=q.group_by))
 
     def reduce(t: Tally) -> MetricValue:
         won = _sum(t, "n", True)
         return formulas.pipeline_velocity(
             int(_sum(t, "open")), _win_rate(t).value,
             _sum(t, "amount", True) / won if won else None,
-            median_counts(_histogram(t, "n", 1, where=(True,))))
+            median_counts(_histogram(t, "cycle")))
 
     return _answer(q, tallies, reduce)
 
