@@ -191,10 +191,9 @@ def win_rate(q: MetricQuery) -> MetricAnswer:
 
 
 def _spend(q: MetricQuery) -> tuple[float, float]:
-    """Sales and marketing spend prorated into the window (few rows: fetched as records)."""
-    spend = repository.spend(q.session, q.first_day, q.end_day)
-    return (sum(s.amount for s in spend if s.team == "sales"),
-            sum(s.amount for s in spend if s.team == "marketing"))
+    """Sales and marketing spend prorated into the window."""
+    totals = repository.spend_totals(q.session, q.first_day, q.end_day)
+    return totals["sales"], totals["marketing"]
 
 
 def cost_of_sales(q: MetricQuery) -> MetricAnswer:

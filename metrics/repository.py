@@ -8,7 +8,7 @@ here by both paths.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -269,26 +269,40 @@ def _overlap_days(start: date, end: date, first_day: date, end_day: date) -> int
     return max(0, (min(end + timedelta(days=1), end_day) - max(start, first_day)).days)
 
 
+def _spend_periods(session: Session, first_day: date, end_day: date
+                   ) -> Iterator[tuple[str, str, float, date, date]]:
+    """``(ref_id, team, amount, start, end)`` of each spend and campaign cost overlapping
+    the window; columns, not entities, since a headline only sums them."""
+    for sid, team, amount, start, end in session.execute(
+            select(Spend.id, Spend.team, Spend.amount, Spend.period_start, Spend.period_end)
+            .where(Spend.period_start < end_day, Spend.period_end >= first_day)
+            .order_by(Spend.id)):
+        yield f"spend:{sid}", team, amount, start, end
+    for key, cost, start_date, end_date in session.execute(
+            select(Campaign.key, Campaign.actual_cost, Campaign.start_date, Campaign.end_date)
+            .where(Campaign.live, col(Campaign.actual_cost).is_not(None),
+                   or_(col(Campaign.start_date).is_not(None),
+                       col(Campaign.end_date).is_not(None)))
+            .order_by(Campaign.key)):
+        begin = start_date or end_date
+        finish = max(begin, end_date or start_date)
+        if begin < end_day and finish >= first_day:
+            yield f"campaign:{key}", "marketing", float(cost or 0), begin, finish
+
+
 def spend(session: Session, first_day: date, end_day: date) -> list[SpendRecord]:
     """API spend and CRM campaign cost (marketing), prorated by days inside the window."""
-    out = []
-    for s in session.exec(select(Spend).where(Spend.period_start < end_day,
-                                              Spend.period_end >= first_day).order_by(Spend.id)):
-        out.append(_prorated(f"spend:{s.id}", s.team, s.amount, s.period_start, s.period_end,
-                             first_day, end_day))
-    campaigns = session.exec(select(Campaign).where(
-        Campaign.live, col(Campaign.actual_cost).is_not(None),
-        or_(col(Campaign.start_date).is_not(None), col(Campaign.end_date).is_not(None)))
-        .order_by(Campaign.key))
-    for c in campaigns:
-        begin = c.start_date or c.end_date
-        finish = c.end_date or c.start_date
-        assert begin is not None and finish is not None
-        finish = max(begin, finish)
-        if begin < end_day and finish >= first_day:
-            out.append(_prorated(f"campaign:{c.key}", "marketing", float(c.actual_cost or 0),
-                                 begin, finish, first_day, end_day))
-    return out
+    return [_prorated(ref_id, team, amount, start, end, first_day, end_day)
+            for ref_id, team, amount, start, end in _spend_periods(session, first_day, end_day)]
+
+
+def spend_totals(session: Session, first_day: date, end_day: date) -> dict[str, float]:
+    """The prorated spend per team, summed in the order :func:`spend` lists it."""
+    totals = {"sales": 0.0, "marketing": 0.0}
+    for _, team, amount, start, end in _spend_periods(session, first_day, end_day):
+        totals[team] = totals.get(team, 0.0) + (
+            amount * _overlap_days(start, end, first_day, end_day) / ((end - start).days + 1))
+    return totals
 
 
 def _prorated(ref_id: str, team: str, amount: float, start: date, end: date,
