@@ -86,7 +86,19 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
     session = Session(engine, expire_on_commit=False)
     try:
         yield session
-        session.commit()
+    except BaseException:
+        end_unit_of_work(session, failed=True)
+        raise
+    end_unit_of_work(session, failed=False)
+
+
+def end_unit_of_work(session: Session, *, failed: bool) -> None:
+    """Commit (or, after a failure, roll back) and close: the end of a unit of work."""
+    try:
+        if failed:
+            session.rollback()
+        else:
+            session.commit()
     except BaseException:
         session.rollback()
         raise

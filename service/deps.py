@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from service.auth.models import Role, Team
 from service.auth.service import Principal, authenticate, record_write
-from service.db import unit_of_work
+from service.db import end_unit_of_work
 from service.errors import Forbidden, Unauthorized
 from service.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `truce keys create`.")
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
+    # async: a plain ``def`` dependency costs a trip to the thread pool on every request
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """The request's unit of work: committed when the route returns, rolled back on error."""
-    with unit_of_work(request.app.state.engine) as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """The request's unit of work: committed when the route returns, rolled back on error.
+
+    Async so that opening the session (no I/O: the connection is taken at first use) and
+    ending it cost one trip to the thread pool between them, not two."""
+    session = Session(request.app.state.engine, expire_on_commit=False)
+    try:
         yield session
+    except BaseException:
+        await run_in_threadpool(end_unit_of_work, session, failed=True)
+        raise
+    await run_in_threadpool(end_unit_of_work, session, failed=False)
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -54,8 +64,10 @@ def require(role: Role = Role.viewer, *, teams: tuple[Team, ...] | None = None
     Any non-GET request that passes is recorded in the audit trail within the same transaction.
     """
 
-    def dependency(request: Request, session: SessionDep,
-                   principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def dependency(request: Request, session: SessionDep,
+                         principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        # async (no I/O here: the audit row is only added to the session) to spare a trip
+        # to the thread pool on every request
         if principal.role.rank < role.rank:
             raise Forbidden(f"this needs the {role.value} role; the key {principal.name!r} is "
                             f"{principal.role.value}")

@@ -62,6 +62,17 @@ def test_every_write_records_the_key_that_made_it(
         ]
 
 
+def test_a_refused_write_leaves_no_trace(client: TestClient, admin_headers: dict,
+                                        engine: Engine) -> None:
+    """The audit row is flushed before the duplicate is found; the 409 rolls it back."""
+    body = {"name": "once", "team": "sales"}
+    assert client.post("/api/v1/keys", json=body, headers=admin_headers).status_code == 201
+    assert client.post("/api/v1/keys", json=body, headers=admin_headers).status_code == 409
+    with unit_of_work(engine) as s:
+        assert len(s.execute(select(AuditEvent)).scalars().all()) == 1
+        assert [k.name for k in s.execute(select(ApiKey)).scalars()] == ["once"]
+
+
 def test_duplicate_key_name_is_409_and_bad_team_is_422(client: TestClient, admin_headers: dict
                                                        ) -> None:
     body = {"name": "dup", "team": "sales"}
