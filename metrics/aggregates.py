@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     Date,
+    Float,
     Integer,
     Select,
     and_,
@@ -52,8 +53,9 @@ from metrics.facts import (
     MqlFact,
     ensure_fresh,
 )
+from metrics.models import Spend
 from metrics.query import UNASSIGNED, UNKNOWN, GroupBy
-from service.crm.models import Account, Owner
+from service.crm.models import Account, Campaign, Owner
 from service.handoffs.models import Handoff
 from service.people.models import Person
 from service.sync.models import CrmRow
@@ -79,6 +81,53 @@ def _days(session: Session, day: Expr, instant: Expr) -> Expr:
     if _dialect(session) == "postgresql":
         return type_coerce(day - _utc_day(session, instant), Integer)
     return cast(func.julianday(day) - func.julianday(func.date(instant)), Integer)
+
+
+def _day_number(session: Session, day: Expr) -> Expr:
+    """A date as whole days since 1970-01-01, so spans are subtractions in either dialect."""
+    if _dialect(session) == "postgresql":
+        return type_coerce(day - literal_column("DATE '1970-01-01'"), Integer)
+    return cast(func.julianday(day) - 2440587.5, Integer)
+
+
+def _least(a: Expr, b: Expr) -> Expr:
+    return case((a < b, a), else_=b)
+
+
+def _greatest(a: Expr, b: Expr) -> Expr:
+    return case((a > b, a), else_=b)
+
+
+def spend_totals(session: Session, first_day: date, end_day: date) -> dict[str, float]:
+    """Spend per team prorated by days inside ``[first_day, end_day)``: API spend, and CRM
+    campaign costs as marketing's (a campaign with one date lasts that day). Summed in the
+    database: an organisation may hold thousands of campaigns."""
+    first, end = _day_number(session, literal(first_day)), _day_number(session, literal(end_day))
+
+    def prorated(amount: Expr, begin: Expr, finish: Expr) -> Expr:
+        """``amount`` times the share of the period's days (inclusive) inside the window."""
+        overlap = _greatest(_least(finish + 1, end) - _greatest(begin, first), literal(0))
+        return amount * overlap / cast(finish - begin + 1, Float)
+
+    spend = (select(Spend.team.label("team"),
+                    prorated(col(Spend.amount), _day_number(session, Spend.period_start),
+                             _day_number(session, Spend.period_end)).label("share"))
+             .where(col(Spend.period_start) < end_day, col(Spend.period_end) >= first_day))
+    begin = _day_number(session, func.coalesce(Campaign.start_date, Campaign.end_date))
+    finish = _greatest(begin, _day_number(session, func.coalesce(Campaign.end_date,
+                                                                  Campaign.start_date)))
+    campaigns = (select(literal("marketing").label("team"),
+                        prorated(col(Campaign.actual_cost), begin, finish).label("share"))
+                 .where(Campaign.live, col(Campaign.actual_cost).is_not(None),
+                        or_(col(Campaign.start_date).is_not(None),
+                            col(Campaign.end_date).is_not(None)),
+                        begin < end, finish >= first))
+    rows = union_all(spend, campaigns).subquery()
+    totals = {"sales": 0.0, "marketing": 0.0}
+    for team, total in session.execute(
+            select(rows.c.team, func.sum(rows.c.share)).group_by(rows.c.team)):
+        totals[team] = float(total or 0)
+    return totals
 
 
 def _or(value: Expr, fallback: str) -> Expr:

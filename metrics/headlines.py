@@ -192,7 +192,7 @@ def win_rate(q: MetricQuery) -> MetricAnswer:
 
 def _spend(q: MetricQuery) -> tuple[float, float]:
     """Sales and marketing spend prorated into the window."""
-    totals = repository.spend_totals(q.session, q.first_day, q.end_day)
+    totals = aggregates.spend_totals(q.session, q.first_day, q.end_day)
     return totals["sales"], totals["marketing"]
 
 

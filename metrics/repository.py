@@ -296,15 +296,6 @@ def spend(session: Session, first_day: date, end_day: date) -> list[SpendRecord]
             for ref_id, team, amount, start, end in _spend_periods(session, first_day, end_day)]
 
 
-def spend_totals(session: Session, first_day: date, end_day: date) -> dict[str, float]:
-    """The prorated spend per team, summed in the order :func:`spend` lists it."""
-    totals = {"sales": 0.0, "marketing": 0.0}
-    for _, team, amount, start, end in _spend_periods(session, first_day, end_day):
-        totals[team] = totals.get(team, 0.0) + (
-            amount * _overlap_days(start, end, first_day, end_day) / ((end - start).days + 1))
-    return totals
-
-
 def _prorated(ref_id: str, team: str, amount: float, start: date, end: date,
               first_day: date, end_day: date) -> SpendRecord:
     days = (end - start).days + 1
