@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlmodel import Session
 
 from service.alignment import repository
@@ -86,8 +86,9 @@ def record_metric_read(session: Session, metric: str, key_name: str, *,
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit = off"))
-    session.add(MetricRead(metric=metric, key_name=key_name, at=at or utcnow()))
-    session.flush()
+    # a plain INSERT: the row is never read back, so the ORM's unit of work is not needed
+    session.connection().execute(insert(MetricRead.__table__).values(  # type: ignore[attr-defined]
+        metric=metric, key_name=key_name, at=at or utcnow()))
 
 
 def _indicator(item: Indicator) -> dict[str, Any]:
