@@ -32,6 +32,8 @@ one is never counted.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -74,6 +76,7 @@ INPUTS: dict[Family, tuple[str, ...]] = {
     "mqls": ("stage_event", "handoff", "person", "account"),
 }
 _LOCK = 0x7472756365  # the advisory lock serialising rebuilds on PostgreSQL
+_CHECKED = "truce.fresh_facts"  # session.info: what this answer found fresh
 
 
 class DealFact(SQLModel, table=True):
@@ -287,15 +290,31 @@ def ensure_fresh(session: Session, family: Family,
     """Rebuild ``family`` when a write marked it, or when deals were built for another
     definition version than ``version`` (by default the active one's).
 
-    Cheap when nothing changed: one query over the state row and the markers.
+    Cheap when nothing changed: one query over the state row and the markers; none when
+    the same answer (see :func:`one_answer`) already asked.
     """
-    if _is_fresh(session, family, version):
+    checked: set[tuple[str, object]] | None = session.info.get(_CHECKED)
+    if checked is not None and (family, version) in checked:
         return
-    if _postgres(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
-        if _is_fresh(session, family, version):  # another request rebuilt it meanwhile
-            return
-    refresh(session, families=(family,), version=version)
+    if not _is_fresh(session, family, version):
+        if _postgres(session):
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+        # another request may have rebuilt it while this one waited for the lock
+        if not _postgres(session) or not _is_fresh(session, family, version):
+            refresh(session, families=(family,), version=version)
+    if checked is not None:
+        checked.add((family, version))
+
+
+@contextmanager
+def one_answer(session: Session) -> Iterator[None]:
+    """Within the block, each family's freshness is asked once: a metric that reads the deal
+    facts three times answers from one check, as of one moment."""
+    session.info[_CHECKED] = set()
+    try:
+        yield
+    finally:
+        session.info.pop(_CHECKED, None)
 
 
 def warm(engine: Engine) -> None:

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from metrics.definitions import METRICS, MetricDef
+from metrics.facts import one_answer
 from metrics.models import Forecast, ForecastCreate, Spend, SpendCreate
 from metrics.query import GroupBy, MetricAnswer, MetricQuery, midnight
 from service.auth.service import Principal
@@ -62,7 +63,8 @@ def run(session: Session, name: str, *, start: datetime, end: datetime,
                       field="query.group_by")
     query = MetricQuery(session=session, start=start, end=end, group_by=group_by,
                         now=now or utcnow())
-    return (definition.records if records else definition.compute)(query)
+    with one_answer(session):
+        return (definition.records if records else definition.compute)(query)
 
 
 def _iso(instant: datetime) -> str:
