@@ -167,17 +167,15 @@ def _closed(q: MetricQuery, **options: Any) -> Tallies:
 
 
 def sales_cycle_length(q: MetricQuery) -> MetricAnswer:
-    tallies = aggregates.merge(
-        _closed(q, won_only=True, cycle=True),
-        aggregates.lead_cycles(q.session, closed_from=q.first_day, closed_before=q.end_day,
-                               group_by=q.group_by))
+    tallies = aggregates.won_cycles(q.session, closed_from=q.first_day,
+                                    closed_before=q.end_day, group_by=q.group_by, lead=True)
 
     def reduce(t: Tally) -> MetricValue:
-        return formulas.sales_cycle_counts(_histogram(t, "n", 1),
+        return formulas.sales_cycle_counts(_histogram(t, "cycle"),
                                            from_lead_created=_histogram(t, "lead"))
 
     # a deal without a created date has no cycle and is not in the population
-    return _answer(q, {k: t for k, t in tallies.items() if _histogram(t, "n", 1)}, reduce)
+    return _answer(q, {k: t for k, t in tallies.items() if _histogram(t, "cycle")}, reduce)
 
 
 def _win_rate(t: Tally) -> MetricValue:
