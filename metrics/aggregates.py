@@ -28,6 +28,7 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -102,7 +103,22 @@ def spend_totals(session: Session, first_day: date, end_day: date) -> dict[str, 
     """Spend per team prorated by days inside ``[first_day, end_day)``: API spend, and CRM
     campaign costs as marketing's (a campaign with one date lasts that day). Summed in the
     database: an organisation may hold thousands of campaigns."""
-    first, end = _day_number(session, literal(first_day)), _day_number(session, literal(end_day))
+    dialect = _dialect(session)
+    stmt = _SPEND_TOTALS.get(dialect)
+    if stmt is None:  # built once per dialect: building it costs more than running it
+        stmt = _SPEND_TOTALS[dialect] = _spend_totals(session)
+    totals = {"sales": 0.0, "marketing": 0.0}
+    for team, total in session.execute(stmt, {"first_day": first_day, "end_day": end_day}):
+        totals[team] = float(total or 0)
+    return totals
+
+
+_SPEND_TOTALS: dict[str, Select[Any]] = {}
+
+
+def _spend_totals(session: Session) -> Select[Any]:
+    first_day, end_day = bindparam("first_day", type_=Date), bindparam("end_day", type_=Date)
+    first, end = _day_number(session, first_day), _day_number(session, end_day)
 
     def prorated(amount: Expr, begin: Expr, finish: Expr) -> Expr:
         """``amount`` times the share of the period's days (inclusive) inside the window."""
@@ -123,11 +139,7 @@ def spend_totals(session: Session, first_day: date, end_day: date) -> dict[str, 
                             col(Campaign.end_date).is_not(None)),
                         begin < end, finish >= first))
     rows = union_all(spend, campaigns).subquery()
-    totals = {"sales": 0.0, "marketing": 0.0}
-    for team, total in session.execute(
-            select(rows.c.team, func.sum(rows.c.share)).group_by(rows.c.team)):
-        totals[team] = float(total or 0)
-    return totals
+    return select(rows.c.team, func.sum(rows.c.share)).group_by(rows.c.team)
 
 
 def _or(value: Expr, fallback: str) -> Expr:
