@@ -19,6 +19,7 @@ from service.handoffs.service import (
     recycle_unanswered,
 )
 from service.settings import Settings
+from service.sync.bulk import among
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,9 @@ def handoff_hook(settings: Settings) -> Callable[[Session, set[int]], None]:
         if not touched:
             return
         open_missing_handoffs(session, person_ids=touched)
+        # one array parameter, not an IN list of a page's thousands of ids to send and parse
         open_ones = session.exec(select(Handoff).where(
-            col(Handoff.person_id).in_(touched), Handoff.state == "open"))
+            among(session, col(Handoff.person_id), touched), Handoff.state == "open"))
         apply_crm_outcomes(session, list(open_ones))
 
     return hook
