@@ -66,23 +66,43 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
     _update_persons(session, updates)
 
 
+# a person made of one row with no history: its values and its events without a person id
+Alone = tuple[dict[str, Any], list[dict[str, Any]]]
+
+
 def new_person_values(session: Session, rows: dict[int, list[LiveRow]],
-                      mapping: StatusMapping = DEFAULT_MAPPING
+                      mapping: StatusMapping = DEFAULT_MAPPING,
+                      alone: dict[str, Alone] | None = None
                       ) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
     """What ``refresh_persons`` would make of persons a page creates, from their rows in memory.
 
     Each of these persons has only the page's rows and no events yet, so it can be inserted
     with its final values (and its events after it): inserting a placeholder and updating it
     in the same transaction wrote every new person twice, each time with its index entries.
+    ``alone`` holds what ``alone_values`` made ahead of a row, by its key: used for a person
+    of that row alone when the row has no status history and no opportunity.
     """
     now = utcnow()
     changes, opps = _history(session, [r.key for live in rows.values() for r in live])
     values: dict[int, dict[str, Any]] = {}
     events: list[dict[str, Any]] = []
+    alone = alone or {}
     for pid, live in rows.items():
+        ready = alone.get(live[0].key) if len(live) == 1 else None
+        if ready is not None and live[0].key not in changes and live[0].key not in opps:
+            values[pid] = {**ready[0], "updated_at": now}
+            events.extend({**event, "person_id": pid} for event in ready[1])
+            continue
         values[pid], derived = _derive(pid, live, None, changes, opps, [], mapping, now)
         events.extend(derived)
     return values, events
+
+
+def alone_values(rec: PersonRecord, mapping: StatusMapping = DEFAULT_MAPPING) -> Alone:
+    """What ``new_person_values`` makes of a person of ``rec`` alone, before any database
+    work: the sync does this in its reading thread, off the writing thread's path."""
+    values, events = _derive(0, [live_row(rec)], None, {}, {}, [], mapping, utcnow())
+    return values, [{k: v for k, v in event.items() if k != "person_id"} for event in events]
 
 
 @dataclass(frozen=True)

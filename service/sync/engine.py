@@ -18,7 +18,7 @@ from service.people.decisions import DEFAULT_MAPPING, StatusMapping
 from service.people.service import refresh_persons
 from service.sync.locks import source_lock
 from service.sync.models import SyncCursor, SyncRun
-from service.sync.writer import apply_page, documents
+from service.sync.writer import apply_page, prepare
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,8 +92,10 @@ def _run_streams(engine: Engine, run_id: int, source: str, full: bool, connector
             assert run is not None
             run.current_stream = stream
             run.counts = {**run.counts, stream: dict.fromkeys(COUNT_KEYS, 0)}
-        # documents are serialised in the reading thread, while this one waits on the database
-        pages = ((page, documents(page.records)) for page in connector.read(stream, cursor))
+        # the page's work that needs no database is done in the reading thread, while this
+        # one waits on the database
+        pages = ((page, prepare(page.records, mapping))
+                 for page in connector.read(stream, cursor))
         for page, prepared in read_ahead(pages):
             with unit_of_work(engine) as session:
                 commit_without_flush(session)

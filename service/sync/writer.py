@@ -36,7 +36,7 @@ from service.db import utcnow
 from service.people.decisions import DEFAULT_MAPPING, StatusMapping
 from service.people.identity import IdentityResolver, owner_key
 from service.people.models import StageEvent
-from service.people.service import LiveRow, live_row, new_person_values
+from service.people.service import Alone, LiveRow, alone_values, live_row, new_person_values
 from service.sync.bulk import Serialized, among, custom_plans, insert_many, upsert
 from service.sync.locks import lock_persons
 from service.sync.models import CrmRow, Quarantined
@@ -89,21 +89,38 @@ def legacy_digest(rec: AnyRecord) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+@dataclass
+class Prepared:
+    """A page's work that needs no database, done ahead (the sync does it in its reading
+    thread), by the record's identity: each stored record's document and hash, and what a
+    new person of a person record alone would be (see ``alone_values``)."""
+
+    documents: Documents
+    alone: dict[int, Alone]
+
+
 def documents(records: Sequence[AnyRecord | Malformed]) -> Documents:
-    """What ``payload_of`` makes of each record stored as a row, by the record's identity:
-    work that needs no database, done ahead (the sync does it in its reading thread)."""
+    """What ``payload_of`` makes of each record stored as a row, by the record's identity."""
     return {id(rec): payload_of(rec) for rec in records
             if not isinstance(rec, Malformed) and (rec.source, rec.object) not in ROWLESS}
 
 
+def prepare(records: Sequence[AnyRecord | Malformed],
+            mapping: StatusMapping = DEFAULT_MAPPING) -> Prepared:
+    """``Prepared`` for a page; ``mapping`` must be the one the page is applied with."""
+    return Prepared(documents(records), {
+        id(rec): alone_values(rec, mapping) for rec in records
+        if isinstance(rec, PersonRecord) and not rec.deleted and not rec.merged_into})
+
+
 def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
-               prepared: Documents | None = None,
+               prepared: Prepared | None = None,
                mapping: StatusMapping = DEFAULT_MAPPING) -> PageResult:
     """Upsert a page's records, resolve identities and quarantine what failed validation.
 
     Set-based: one query loads what is stored for the page's keys, changes are decided in
     Python, and each table gets one upsert; nothing is flushed row by row. ``prepared`` holds
-    the records' documents when ``documents`` made them already. Persons the page creates
+    the work ``prepare`` did ahead, when it did. Persons the page creates
     are stored complete (by ``mapping``) and listed in ``settled``: ``refresh_persons`` with
     the same mapping has nothing to add for them.
     """
@@ -131,7 +148,8 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
                CrmRow.person_id).where(among(session, CrmRow.key, [key for key, _ in rows])))}
     changed: list[Changed] = []
     for key, rec in rows:
-        payload, digest = (prepared or {}).get(id(rec)) or payload_of(rec)
+        payload, digest = (prepared.documents.get(id(rec)) if prepared else None
+                           ) or payload_of(rec)
         change = _change(rec, stored.get(key), digest)
         if change is not None:
             setattr(result, change, getattr(result, change) + 1)
@@ -155,6 +173,7 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
     def settle(assigned: dict[str, int], new: set[int]) -> dict[int, dict[str, Any]]:
         live: dict[int, list[LiveRow]] = {}
         mixed: set[int] = set()  # a new person with a row stored before: refreshed as ever
+        alone: dict[str, Alone] = {}
         for key, rec in persons:
             pid = assigned.get(key)
             if pid in new:
@@ -162,8 +181,12 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
                     mixed.add(pid)
                 elif not rec.deleted:
                     live.setdefault(pid, []).append(live_row(rec))
+                    ready = prepared.alone.get(id(rec)) if prepared else None
+                    if ready is not None:
+                        alone[key] = ready
         values, found = new_person_values(
-            session, {pid: rows for pid, rows in live.items() if pid not in mixed}, mapping)
+            session, {pid: rows for pid, rows in live.items() if pid not in mixed}, mapping,
+            alone)
         events.extend(found)
         result.settled.update(values)
         return values

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
@@ -33,7 +34,7 @@ from service.sync.bulk import (
     upsert,
 )
 from service.sync.models import CrmRow, Quarantined
-from service.sync.writer import apply_page, legacy_digest, payload_of
+from service.sync.writer import apply_page, legacy_digest, payload_of, prepare
 
 T0 = datetime(2026, 1, 5, 10, tzinfo=UTC)
 ODD_KEYS = ["plain", 'with "quotes"', "back\\slash", "a,b", "{braces}", " spaced ", "NULL", "é"]
@@ -166,7 +167,11 @@ def _persons_and_events(engine: Engine) -> tuple[set[tuple[Any, ...]], set[tuple
     return persons, events
 
 
-def test_new_persons_are_stored_as_their_refresh_would_leave_them(engine: Engine) -> None:
+@pytest.mark.parametrize("ahead", [False, True], ids=["in-page", "prepared-ahead"])
+def test_new_persons_are_stored_as_their_refresh_would_leave_them(engine: Engine,
+                                                                  ahead: bool) -> None:
+    """Whether the page works new persons out itself or takes what ``prepare`` made ahead
+    (the sync's way; not for the contact, whose history the page brings)."""
     leads = [PersonRecord(source="salesforce", object="Lead", external_id=f"00Q{i}", kind="lead",
                           modstamp=T0 + timedelta(minutes=i), created_at=T0 - timedelta(days=i),
                           email=f"p{i // 2}@example.com", first_name=f"F{i}", score=i * 1.5,
@@ -176,13 +181,22 @@ def test_new_persons_are_stored_as_their_refresh_would_leave_them(engine: Engine
                           status_reason="No budget" if i % 5 == 0 else None,
                           converted_at=T0 + timedelta(days=1) if i % 7 == 0 else None)
              for i in range(COPY_FROM + 10)]
+    solos = [PersonRecord(source="salesforce", object="Lead", external_id=f"00Qs{i}", kind="lead",
+                          modstamp=T0, created_at=T0 - timedelta(days=i),
+                          email=f"solo{i}@example.com", first_name=f"S{i}",
+                          owner_id="0051" if i % 2 else None,
+                          status="Working - Contacted" if i % 3 else "Closed - Not Converted",
+                          status_reason="No budget" if i % 3 == 0 else None,
+                          converted_at=T0 + timedelta(days=1) if i % 4 == 0 else None)
+             for i in range(12)]  # a person each: what ``prepare`` works out ahead
     history = [_contact(), *_history()]  # a contact whose status history is in the same page
+    records = [*leads, *solos, *history]
     with unit_of_work(engine) as s:
-        result = apply_page(s, [*leads, *history])
+        result = apply_page(s, records, prepare(records) if ahead else None)
         assert result.settled and result.settled <= result.touched_persons
         settled = result.settled
     before = _persons_and_events(engine)
-    assert len(before[0]) == (COPY_FROM + 10 + 1) // 2 + 1  # two leads share each email
+    assert len(before[0]) == (COPY_FROM + 10 + 1) // 2 + 12 + 1  # two leads share each email
     with unit_of_work(engine) as s:
         refresh_persons(s, settled)
     assert _persons_and_events(engine) == before
