@@ -41,7 +41,7 @@ class PersonLink(SQLModel, table=True):
                       Index("ix_person_link_record_key", "record_key"))
 
     id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id")
+    person_id: int  # no foreign key, as crm_record.person_id (see migration 0013)
     record_key: str = Field(max_length=200)
     reason: str = Field(max_length=40)  # email, xref, conversion, merge, new
     valid_from: datetime = utc_field(now=True)
@@ -58,7 +58,7 @@ class StageEvent(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
+    person_id: int = Field(foreign_key="person.id")  # indexed first in the unique key
     stage: str = Field(max_length=20)  # inquiry, mql, sal, sql, won, lost, rejected, recycled
     at: datetime = utc_field()
     source_ref: str = Field(max_length=200)  # the CRM row, or api:<key name>

@@ -32,7 +32,9 @@ class CrmRow(SQLModel, table=True):
     created_at: datetime | None = utc_field(nullable=True)
     deleted: bool = False
     merged_into: str | None = Field(default=None, max_length=200)  # the winner's key
-    person_id: int | None = Field(default=None, foreign_key="person.id")
+    # no foreign key: only identity resolution writes it, with ids of stored persons or of
+    # persons it inserts in the same transaction, and persons are never deleted (see 0013)
+    person_id: int | None = None
     first_seen: datetime = utc_field(now=True)
     last_changed: datetime = utc_field(now=True)
 

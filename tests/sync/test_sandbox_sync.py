@@ -18,14 +18,14 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from connectors.hubspot import HubSpotConnector
 from connectors.salesforce import SalesforceConnector
 from connectors.sandbox.generator import generate_world
 from connectors.sandbox.run import Sandboxes, start_sandboxes
 from service.db import unit_of_work
-from service.people.models import Person
+from service.people.models import Person, PersonLink
 from service.people.repository import live_person_count
 from service.settings import SalesforceSettings, Settings
 from service.sync.models import CrmRow, Quarantined, SyncRun
@@ -77,6 +77,18 @@ def live_counts(engine: Engine) -> Counter:
             select(CrmRow.source, CrmRow.object).where(CrmRow.deleted == False)))  # noqa: E712
 
 
+def dangling_person_ids(engine: Engine) -> dict[str, int]:
+    """Rows pointing at a person that does not exist, by table: the database no longer
+    checks crm_record's and person_link's (migration 0013), so the sync must never make one."""
+    with unit_of_work(engine) as s:
+        known = select(Person.id).where(Person.id == CrmRow.person_id).exists()
+        rows = s.exec(select(func.count()).select_from(CrmRow).where(
+            col(CrmRow.person_id).is_not(None), ~known)).one()
+        known = select(Person.id).where(Person.id == PersonLink.person_id).exists()
+        links = s.exec(select(func.count()).select_from(PersonLink).where(~known)).one()
+    return {"crm_record": rows, "person_link": links}
+
+
 def wipe(engine: Engine) -> None:
     from sqlalchemy import text
     from sqlmodel import SQLModel
@@ -109,6 +121,7 @@ def test_full_sync_matches_what_the_sandbox_generated(
         assert live_person_count(s) == truth["persons"]
         assert s.exec(select(func.count()).select_from(Quarantined)).one() == len(
             truth["malformed"])
+    assert dangling_person_ids(engine) == {"crm_record": 0, "person_link": 0}
     again = sync_both(engine, crm_settings)
     for run in again.values():
         for stream, c in run.counts.items():
@@ -142,6 +155,7 @@ def test_changes_deletions_and_merges_arrive_on_the_next_run(
         titles = s.exec(select(Person.title).where(Person.title == "Chief Revenue Officer")).all()
         assert titles
         assert live_person_count(s) <= before - 1
+    assert dangling_person_ids(engine) == {"crm_record": 0, "person_link": 0}
 
 
 def test_faults_end_in_the_same_database_as_a_clean_run(
