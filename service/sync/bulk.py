@@ -11,7 +11,15 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     ColumnElement,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    SmallInteger,
+    String,
     any_,
     bindparam,
     cast,
@@ -25,7 +33,7 @@ from sqlalchemy import table as sa_table
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.types import NullType
+from sqlalchemy.types import NullType, TypeDecorator
 from sqlmodel import Session
 
 CHUNK = 1000  # rows per statement: well under both databases' bound-parameter limits
@@ -56,6 +64,8 @@ def array_literal(values: Iterable[Any]) -> str:
         joined = '","'.join(values)
         if '"' not in joined and "\\" not in joined:
             return '{"' + joined + '"}' if values else "{}"
+    elif all(type(v) is int for v in values):  # ids: nothing to quote
+        return "{" + ",".join(map(str, values)) + "}"
     return "{" + ",".join(
         "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
         for v in values) + "}"
@@ -103,7 +113,7 @@ def insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
     if session.get_bind().dialect.name == "postgresql":
         if len(rows) >= COPY_FROM:
             names, values = _copy_values(session, table, rows)
-            _copy(session, table.name, names, values)
+            _copy(session, table, table.name, names, values)
         else:
             _executemany_pg(session, insert(table), table, rows)
     else:
@@ -126,7 +136,7 @@ def update_many(session: Session, table: Any, rows: list[dict[str, Any]], *, by:
                         .values({n: bindparam(n) for n in names}), rows)
         return
     scratch = _scratch(session, table, [column, *names])
-    _copy(session, scratch, [column, *names],
+    _copy(session, table, scratch, [column, *names],
           ([row[by], *(_copyable(table, n, row[n]) for n in names)] for row in rows))
     assignments = ", ".join(f'"{n}" = s."{n}"' for n in names)
     session.execute(text(f'UPDATE "{table.name}" AS t SET {assignments} FROM "{scratch}" AS s '
@@ -144,7 +154,7 @@ def _upsert_copy(session: Session, table: Any, rows: list[dict[str, Any]],
     rows = list({row["key"]: row for row in rows}.values())
     names, values = _copy_values(session, table, rows)
     scratch = _scratch(session, table, names)
-    _copy(session, scratch, names, values)
+    _copy(session, table, scratch, names, values)
     source = sa_table(scratch, *(column(n, table.c[n].type) for n in names))
     stmt = pg_insert(table).from_select(names, select(*(source.c[n] for n in names)))
     columns = update(stmt.excluded) if update is not None else None
@@ -198,9 +208,11 @@ def _copyable(table: Any, name: str, value: Any) -> Any:
 
 
 def _json(value: Any) -> Any:
-    """JSON text for a JSON column: already serialised text passes as it is."""
-    if value is None or isinstance(value, Serialized):
-        return value
+    """A value for a JSON column: already serialised text passes as it is, not dumped again."""
+    if value is None:
+        return None
+    if isinstance(value, Serialized):
+        return Jsonb(value, dumps=str)
     return Jsonb(value)
 
 
@@ -219,14 +231,51 @@ def _defaults(session: Session, table: Any, names: list[str]) -> dict[str, Any]:
     return defaults
 
 
-def _copy(session: Session, table: str, names: list[str], values: Iterable[Sequence[Any]]
-          ) -> None:
-    """``COPY table (names) FROM STDIN`` on the session's connection and transaction."""
+def _copy(session: Session, table: Any, target: str, names: list[str],
+          values: Iterable[Sequence[Any]]) -> None:
+    """``COPY target (names) FROM STDIN`` on the session's connection and transaction, the
+    values typed as ``table``'s columns of those names.
+
+    Binary when every column's type is one of ``_BINARY``: psycopg then packs each value in
+    C instead of writing it as text, and the server takes it as it is instead of parsing it
+    (timestamps above all), which cut a page's COPY time by a fifth to a third.
+    """
     cols = ", ".join(f'"{n}"' for n in names)
+    types = [_binary_type(table.c[n].type) for n in names]
     raw = session.connection().connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
+    if None in types:
+        with raw.cursor() as cursor, cursor.copy(f'COPY "{target}" ({cols}) FROM STDIN') as copy:
+            for row in values:
+                copy.write_row(row)
+        return
+    with raw.cursor() as cursor, cursor.copy(
+            f'COPY "{target}" ({cols}) FROM STDIN (FORMAT BINARY)') as copy:
+        copy.set_types(types)
         for row in values:
             copy.write_row(row)
+
+
+# SQLAlchemy types the page path writes, and the PostgreSQL type each is sent as in a binary
+# COPY (most specific first: a subclass is listed before its base)
+_BINARY: tuple[tuple[type, str], ...] = (
+    (JSON, "jsonb"), (Boolean, "bool"), (BigInteger, "int8"), (SmallInteger, "int2"),
+    (Integer, "int4"), (Float, "float8"), (DateTime, "timestamptz"), (Date, "date"),
+    (String, "text"),
+)
+
+
+def _binary_type(sa_type: Any) -> str | None:
+    """The type name to COPY a column as in binary, None when there is none (text COPY)."""
+    if isinstance(sa_type, TypeDecorator):
+        sa_type = sa_type.impl
+    for kind, name in _BINARY:
+        if isinstance(sa_type, kind):
+            if kind is DateTime and not sa_type.timezone:
+                return None  # naive timestamps: left to the server's text parsing
+            if kind is Float and getattr(sa_type, "asdecimal", False):
+                return None
+            return name
+    return None
 
 
 def _executemany_pg(session: Session, stmt: Any, table: Any, rows: list[dict[str, Any]]) -> None:

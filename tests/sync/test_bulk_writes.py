@@ -53,6 +53,7 @@ def _update_reason(excluded: Any) -> dict[str, Any]:
 def test_array_literal_quotes_what_postgresql_would_misread() -> None:
     assert array_literal(["a", 'b"c', "d\\e", None, 7]) == '{"a","b\\"c","d\\\\e",NULL,"7"}'
     assert array_literal([]) == "{}"
+    assert array_literal([3, 1, 20]) == "{3,1,20}"
 
 
 def test_among_finds_keys_whatever_characters_they_hold(engine: Engine) -> None:
@@ -105,6 +106,7 @@ def test_insert_and_update_many_rows(engine: Engine) -> None:
         people = list(s.exec(select(Person)))
     assert len(people) == n
     assert all(p.first_name == f"F{p.id}" and p.stage == "mql" for p in people)
+    assert {(p.created_at, p.live, p.merged_into) for p in people} == {(T0, True, None)}
 
 
 def _contact(title: str = "CEO") -> PersonRecord:
