@@ -29,6 +29,7 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
 
     Plain rows are read (no ORM objects), every person is written by one executemany
     UPDATE, and the stage is worked out from the events in memory rather than read back.
+    CRM events are rewritten only where they differ from what is derived now.
     """
     ids = sorted(set(person_ids))
     if not ids:
@@ -45,13 +46,17 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
         rows_by_person[row.person_id].append(row)
     keys = [r.key for rows in rows_by_person.values() for r in rows]
     changes, opps = _history(session, keys)
-    session.execute(delete(StageEvent).where(among(session, StageEvent.person_id, ids),
-                                             StageEvent.origin == "crm"))
+    # the persons' events: CRM ones by identity, to be kept where derived the same again
+    stored: dict[tuple[int, str, str], tuple[int, Any, str | None]] = {}
     others: dict[int, list[tuple[Any, int, str]]] = defaultdict(list)
-    for pid, at, ev_id, stage in session.execute(
-            select(StageEvent.person_id, StageEvent.at, StageEvent.id, StageEvent.stage)
+    for ev in session.execute(
+            select(StageEvent.person_id, StageEvent.at, StageEvent.id, StageEvent.stage,
+                   StageEvent.source_ref, StageEvent.reason, StageEvent.origin)
             .where(among(session, StageEvent.person_id, ids))):
-        others[pid].append((at, ev_id, stage))
+        if ev.origin == "crm":
+            stored[(ev.person_id, ev.stage, ev.source_ref)] = (ev.id, ev.at, ev.reason)
+        else:
+            others[ev.person_id].append((ev.at, ev.id, ev.stage))
     events: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for pid in ids:
@@ -61,8 +66,21 @@ def refresh_persons(session: Session, person_ids: Iterable[int],
                                   opps, others.get(pid, []), mapping, now)
         events.extend(derived)
         updates.append({"pid": pid, **values})
-    if events:
-        insert_many(session, StageEvent.__table__, events)  # type: ignore[attr-defined]
+    # an event derived as it is stored stays (a changed title rewrites no event); the rest
+    # of the stored CRM events go, the new ones come
+    fresh: list[dict[str, Any]] = []
+    for event in events:
+        old = stored.get((event["person_id"], event["stage"], event["source_ref"]))
+        if old is not None and old[1:] == (event["at"], event["reason"]):
+            del stored[(event["person_id"], event["stage"], event["source_ref"])]
+        else:
+            fresh.append(event)
+    if stored:
+        session.execute(delete(StageEvent)
+                        .where(among(session, StageEvent.id, [v[0] for v in stored.values()]))
+                        .execution_options(synchronize_session=False))
+    if fresh:
+        insert_many(session, StageEvent.__table__, fresh)  # type: ignore[attr-defined]
     _update_persons(session, updates)
 
 

@@ -234,3 +234,27 @@ def test_a_deleted_row_closes_its_link_and_one_that_arrives_deleted_links_nothin
         apply_page(s, [_lead(4), _lead(4, at=later, deleted=True), _lead(5)])
     assert ("salesforce:Lead:00Q4", True) not in _links(engine)
     assert ("salesforce:Lead:00Q5", True) in _links(engine)
+
+
+def test_a_refresh_rewrites_only_the_events_that_changed(engine: Engine) -> None:
+    with unit_of_work(engine) as s:
+        apply_page(s, [_lead(1), _lead(2)])
+
+    def events() -> dict[tuple[str, str], int]:
+        with unit_of_work(engine) as s:
+            return {(e.stage, e.source_ref): e.id for e in s.exec(select(StageEvent))
+                    if e.id is not None}
+
+    before = events()
+    assert set(before) == {("inquiry", "salesforce:Lead:00Q1"), ("inquiry", "salesforce:Lead:00Q2")}
+    with unit_of_work(engine) as s:
+        refresh_persons(s, s.exec(select(Person.id)).all())
+    assert events() == before  # derived the same: kept, not deleted and inserted again
+    converted = _lead(1, at=T0 + timedelta(hours=1)).model_copy(
+        update={"converted_at": T0 + timedelta(days=1)})
+    with unit_of_work(engine) as s:
+        result = apply_page(s, [converted])
+        refresh_persons(s, result.touched_persons - result.settled)
+    after = events()
+    assert after.items() >= before.items()
+    assert set(after) - set(before) == {("sal", "salesforce:Lead:00Q1#converted")}
