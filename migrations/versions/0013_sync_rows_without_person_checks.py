@@ -3,10 +3,10 @@ person_id index, which the (person_id, stage, source_ref) unique index already s
 
 A full sync inserts a CRM row and a link per person record, and PostgreSQL checked each
 one's person with a query and a row lock: with stage_event's check, about a quarter of the
-time its COPYs took. Only the
-sync's identity resolution writes these two columns, with ids it read from ``person`` or
-drew from its sequence for persons it inserts in the same transaction, and a person is never
-deleted (a merged one stays, pointing at its survivor), so the check could not fail.
+time its COPYs took. Only the sync's identity resolution writes these two columns, with ids
+it read from ``person`` or drew from its sequence for persons it inserts in the same
+transaction, and a person is never deleted (a merged one stays, pointing at its survivor),
+so the check could not fail.
 stage_event keeps its key: the API and the definitions write events too.
 
 On SQLite the two tables are rebuilt (batch mode), and their triggers are made again.
