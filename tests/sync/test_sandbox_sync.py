@@ -128,6 +128,29 @@ def test_full_sync_matches_what_the_sandbox_generated(
             assert c["created"] == c["updated"] == c["deleted"] == c["merged"] == 0, stream
 
 
+def test_a_first_load_leaves_the_planner_the_real_row_counts(
+    engine: Engine, crm_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that created enough rows analyses the lookup tables (PostgreSQL), so the next
+    run's key lookups are planned for the table's real size; a small run does not."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("ANALYZE after a load is for PostgreSQL's planner")
+    from service.sync import engine as sync_engine
+
+    created = 200  # well under what this sandbox creates
+    monkeypatch.setattr(sync_engine, "ANALYZE_AFTER_CREATED", created)
+    runs = sync_both(engine, crm_settings)
+    with engine.connect() as conn:
+        for table in sync_engine.ANALYZED:
+            rows = conn.exec_driver_sql(f'SELECT count(*) FROM "{table}"').scalar_one()
+            planned = conn.exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,)).scalar_one()
+            assert rows > created and planned == rows, table
+    again = sync_both(engine, crm_settings)  # creates nothing: nothing to analyse
+    assert not sync_engine.analyze_after_load(engine, again["salesforce"].id or 0)
+    assert sync_engine.analyze_after_load(engine, runs["salesforce"].id or 0)
+
+
 def test_changes_deletions_and_merges_arrive_on_the_next_run(
     engine: Engine, crm_settings: Settings, boxes: Sandboxes
 ) -> None:
