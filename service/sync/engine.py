@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar, cast
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from connectors.base import Connector, ConnectorError, Cursor, StopEarly
@@ -140,9 +141,13 @@ def analyze_after_load(engine: Engine, run_id: int) -> bool:
         created = sum(c.get("created", 0) for c in (run.counts or {}).values()) if run else 0
     if created < ANALYZE_AFTER_CREATED:
         return False
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table, columns in ANALYZED.items():
-            conn.exec_driver_sql(f'ANALYZE "{table}" ({", ".join(columns)})')
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table, columns in ANALYZED.items():
+                conn.exec_driver_sql(f'ANALYZE "{table}" ({", ".join(columns)})')
+    except SQLAlchemyError as exc:  # upkeep: the run's rows are committed and stand
+        log.warning("sync %s: could not analyse the tables after the load: %s", run_id, exc)
+        return False
     return True
 
 
