@@ -145,7 +145,8 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
                                             if (rec.source, rec.object) in ROWLESS], result)
     stored = {r.key: r for r in session.execute(
         select(CrmRow.key, CrmRow.payload_hash, CrmRow.deleted, CrmRow.merged_into,
-               CrmRow.person_id).where(among(session, CrmRow.key, [key for key, _ in rows])))}
+               CrmRow.person_id, CrmRow.modstamp)
+        .where(among(session, CrmRow.key, [key for key, _ in rows])))}
     changed: list[Changed] = []
     for key, rec in rows:
         payload, digest = (prepared.documents.get(id(rec)) if prepared else None
@@ -238,7 +239,11 @@ def _change(rec: AnyRecord, row: Any, digest: str) -> str | None:
         return "merged" if rec.merged_into else "deleted" if rec.deleted else "created"
     if rec.deleted and row.deleted and row.merged_into == merged_key:
         return None
-    if row.payload_hash == digest or row.payload_hash == legacy_digest(rec):
+    if row.payload_hash == digest:
+        return None
+    # the former hash covers the modstamp too, so it can only match a record the CRM has not
+    # stamped since: an incremental's changed rows skip a second serialisation each
+    if row.modstamp == rec.modstamp and row.payload_hash == legacy_digest(rec):
         return None
     if rec.merged_into and not row.deleted:
         return "merged"

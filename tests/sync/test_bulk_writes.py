@@ -159,6 +159,24 @@ def test_a_row_hashed_the_former_way_is_unchanged_by_the_same_record(engine: Eng
     assert _apply(engine, [_contact(title="CTO")])["updated"] == 1
 
 
+def test_a_row_hashed_the_former_way_and_stamped_since_is_rewritten_once(engine: Engine
+                                                                           ) -> None:
+    """The CRM stamped the record again: the row is stored in today's form, counted once,
+    and a further read of it changes nothing."""
+    rec = _contact()
+    _apply(engine, [rec])
+    with unit_of_work(engine) as s:
+        row = s.exec(select(CrmRow)).one()
+        row.payload_hash = legacy_digest(rec)
+        s.add(row)
+    stamped = rec.model_copy(update={"modstamp": T0 + timedelta(minutes=5)})
+    assert _apply(engine, [stamped])["updated"] == 1
+    with unit_of_work(engine) as s:
+        row = s.exec(select(CrmRow)).one()
+        assert (row.payload_hash, row.modstamp) == (payload_of(stamped)[1], stamped.modstamp)
+    assert _apply(engine, [stamped])["updated"] == 0
+
+
 def _persons_and_events(engine: Engine) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
     with unit_of_work(engine) as s:
         persons = {(p.id, p.email, p.first_name, p.last_name, p.title, p.country, p.lead_source,
