@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from service.alignment import repository
@@ -27,7 +27,7 @@ from service.alignment.scoring import (
     validate_answers,
 )
 from service.auth.service import Principal
-from service.db import utcnow
+from service.db import commit_without_flush, utcnow
 from service.errors import Conflict, Invalid
 
 TEAMS = ("sales", "marketing")
@@ -84,8 +84,7 @@ def record_metric_read(session: Session, metric: str, key_name: str, *,
     rebuilds), which no evidence indicator notices, while every dashboard poll saves the
     flush.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit = off"))
+    commit_without_flush(session)
     # a plain INSERT: the row is never read back, so the ORM's unit of work is not needed
     session.connection().execute(insert(MetricRead.__table__).values(  # type: ignore[attr-defined]
         metric=metric, key_name=key_name, at=at or utcnow()))

@@ -8,12 +8,12 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar, cast
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from connectors.base import Connector, ConnectorError, Cursor, StopEarly
-from service.db import unit_of_work, utcnow
+from service.db import commit_without_flush, unit_of_work, utcnow
 from service.errors import NotFound
 from service.people.decisions import DEFAULT_MAPPING, StatusMapping
 from service.people.service import refresh_persons
@@ -100,6 +100,10 @@ def _run_streams(engine: Engine, run_id: int, source: str, full: bool, connector
                  for page in connector.read(stream, cursor))
         for page, prepared in read_ahead(pages):
             with unit_of_work(engine) as session:
+                # the cursor commits with its page, so a crash can only lose whole recent
+                # pages with their cursor: the next run reads them again, and upserts being
+                # idempotent, ends where a clean run would; the run's final status commits
+                # as usual, its flush taking every page before it along
                 commit_without_flush(session)
                 result = apply_page(session, page.records, prepared, mapping)
                 refresh_persons(session, result.touched_persons - result.settled, mapping)
@@ -149,19 +153,6 @@ def analyze_after_load(engine: Engine, run_id: int) -> bool:
         log.warning("sync %s: could not analyse the tables after the load: %s", run_id, exc)
         return False
     return True
-
-
-def commit_without_flush(session: Session) -> None:
-    """Let this page's commit return before its WAL reaches the disk (PostgreSQL).
-
-    The page and the cursor past it commit in one transaction, so a server crash can only
-    lose whole recent pages together with their cursor: the next run reads them again from
-    the older cursor and, upserts being idempotent, ends where a clean run would. The
-    database stays consistent (WAL order is kept); only a page's wait for its flush goes.
-    The run's final status commits as usual, and its flush takes every page before it along.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 def read_ahead(pages: Iterator[T]) -> Iterator[T]:
