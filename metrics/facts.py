@@ -296,12 +296,12 @@ def ensure_fresh(session: Session, family: Family,
     checked: set[tuple[str, object]] | None = session.info.get(_CHECKED)
     if checked is not None and (family, version) in checked:
         return
-    if not _is_fresh(session, family, version):
-        if _postgres(session):
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
-        # another request may have rebuilt it while this one waited for the lock
-        if not _postgres(session) or not _is_fresh(session, family, version):
-            refresh(session, families=(family,), version=version)
+    stale = not _is_fresh(session, family, version)
+    if stale and _postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+        stale = not _is_fresh(session, family, version)  # rebuilt by another meanwhile?
+    if stale:
+        refresh(session, families=(family,), version=version)
     if checked is not None:
         checked.add((family, version))
 

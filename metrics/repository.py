@@ -272,7 +272,8 @@ def _overlap_days(start: date, end: date, first_day: date, end_day: date) -> int
 def _spend_periods(session: Session, first_day: date, end_day: date
                    ) -> Iterator[tuple[str, str, float, date, date]]:
     """``(ref_id, team, amount, start, end)`` of each spend and campaign cost overlapping
-    the window; columns, not entities, since a headline only sums them."""
+    the window (a campaign with one date lasts that day); ``aggregates.spend_totals`` is the
+    same in SQL, and tests hold the two to the same sums."""
     for sid, team, amount, start, end in session.execute(
             select(Spend.id, Spend.team, Spend.amount, Spend.period_start, Spend.period_end)
             .where(Spend.period_start < end_day, Spend.period_end >= first_day)
