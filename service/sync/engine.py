@@ -96,7 +96,7 @@ def _run_streams(engine: Engine, run_id: int, source: str, full: bool, connector
             run.counts = {**run.counts, stream: dict.fromkeys(COUNT_KEYS, 0)}
         # the page's work that needs no database is done in the reading thread, while this
         # one waits on the database
-        pages = ((page, prepare(page.records, mapping))
+        pages = ((page, prepare(page.records, mapping, new_persons=cursor is None))
                  for page in connector.read(stream, cursor))
         for page, prepared in read_ahead(pages):
             with unit_of_work(engine) as session:

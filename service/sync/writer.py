@@ -106,11 +106,14 @@ def documents(records: Sequence[AnyRecord | Malformed]) -> Documents:
 
 
 def prepare(records: Sequence[AnyRecord | Malformed],
-            mapping: StatusMapping = DEFAULT_MAPPING) -> Prepared:
-    """``Prepared`` for a page; ``mapping`` must be the one the page is applied with."""
+            mapping: StatusMapping = DEFAULT_MAPPING, *, new_persons: bool = True) -> Prepared:
+    """``Prepared`` for a page; ``mapping`` must be the one the page is applied with. Without
+    ``new_persons`` (an incremental read, whose records mostly update persons already
+    stored) no person is worked out ahead: the few new ones are worked out in the page."""
     return Prepared(documents(records), {
         id(rec): alone_values(rec, mapping) for rec in records
-        if isinstance(rec, PersonRecord) and not rec.deleted and not rec.merged_into})
+        if new_persons and isinstance(rec, PersonRecord) and not rec.deleted
+        and not rec.merged_into})
 
 
 def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],

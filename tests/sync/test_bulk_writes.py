@@ -187,11 +187,13 @@ def _persons_and_events(engine: Engine) -> tuple[set[tuple[Any, ...]], set[tuple
     return persons, events
 
 
-@pytest.mark.parametrize("ahead", [False, True], ids=["in-page", "prepared-ahead"])
+@pytest.mark.parametrize("ahead", [None, True, False],
+                         ids=["in-page", "prepared-ahead", "prepared-incremental"])
 def test_new_persons_are_stored_as_their_refresh_would_leave_them(engine: Engine,
-                                                                  ahead: bool) -> None:
+                                                                  ahead: bool | None) -> None:
     """Whether the page works new persons out itself or takes what ``prepare`` made ahead
-    (the sync's way; not for the contact, whose history the page brings)."""
+    (the sync's way; not for the contact, whose history the page brings), or ``prepare``
+    left them to the page, as for an incremental read."""
     leads = [PersonRecord(source="salesforce", object="Lead", external_id=f"00Q{i}", kind="lead",
                           modstamp=T0 + timedelta(minutes=i), created_at=T0 - timedelta(days=i),
                           email=f"p{i // 2}@example.com", first_name=f"F{i}", score=i * 1.5,
@@ -212,7 +214,8 @@ def test_new_persons_are_stored_as_their_refresh_would_leave_them(engine: Engine
     history = [_contact(), *_history()]  # a contact whose status history is in the same page
     records = [*leads, *solos, *history]
     with unit_of_work(engine) as s:
-        result = apply_page(s, records, prepare(records) if ahead else None)
+        prepared = None if ahead is None else prepare(records, new_persons=ahead)
+        result = apply_page(s, records, prepared)
         assert result.settled and result.settled <= result.touched_persons
         settled = result.settled
     before = _persons_and_events(engine)
