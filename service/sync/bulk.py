@@ -71,17 +71,6 @@ def array_literal(values: Iterable[Any]) -> str:
         for v in values) + "}"
 
 
-def custom_plans(session: Session) -> None:
-    """Plan this transaction's statements for their actual values (PostgreSQL).
-
-    The page's statements are the same text every page, so the driver prepares them and the
-    server may settle on one generic plan, made while a first sync's tables were still
-    empty: a sequential scan that grows with every page. Planning each time costs far less.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-
-
 def upsert(session: Session, table: Any, rows: list[dict[str, Any]], *,
            update: Callable[[Any], dict[str, Any]] | None = None) -> None:
     """INSERT ... ON CONFLICT (key) DO UPDATE with what ``update`` makes of ``excluded``

@@ -37,7 +37,7 @@ from service.people.decisions import DEFAULT_MAPPING, StatusMapping
 from service.people.identity import IdentityResolver, owner_key
 from service.people.models import StageEvent
 from service.people.service import Alone, LiveRow, alone_values, live_row, new_person_values
-from service.sync.bulk import Serialized, among, custom_plans, insert_many, upsert
+from service.sync.bulk import Serialized, among, insert_many, upsert
 from service.sync.locks import lock_persons
 from service.sync.models import CrmRow, Quarantined
 
@@ -128,7 +128,6 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
     the same mapping has nothing to add for them.
     """
     lock_persons(session)
-    custom_plans(session)
     result = PageResult(fetched=len(records))
     now = utcnow()
     latest: dict[str, AnyRecord] = {}  # a later copy of a key in the same page wins
