@@ -52,6 +52,7 @@ from metrics.facts import (
     HandoffDay,
     MqlDay,
     MqlFact,
+    WonCycleMonth,
     ensure_fresh,
 )
 from metrics.models import Spend
@@ -75,6 +76,24 @@ def _utc_day(session: Session, instant: Expr) -> Expr:
     if _dialect(session) == "postgresql":
         return cast(func.timezone(literal_column("'UTC'"), instant), Date)
     return type_coerce(func.date(instant), Date)  # SQLite keeps naive UTC text
+
+
+def _month(session: Session, day: Expr) -> Expr:
+    """The first day of a date's month."""
+    if _dialect(session) == "postgresql":
+        return cast(func.date_trunc("month", day), Date)
+    return type_coerce(func.date(day, "start of month"), Date)
+
+
+def _whole_months(first: date, end: date) -> tuple[date, date] | None:
+    """The whole calendar months inside ``[first, end)`` as ``[from, to)`` month starts."""
+    start = first if first.day == 1 else _next_month(first)
+    stop = end.replace(day=1)
+    return (start, stop) if start < stop else None
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def _days(session: Session, day: Expr, instant: Expr) -> Expr:
@@ -568,13 +587,32 @@ def won_cycles(session: Session, *, closed_from: date, closed_before: date,
     close (deals without a created date left out); with ``lead``, also ``("lead", days)``
     by days from their person's creation (deals without a known person left out).
 
-    Two passes over the won deals' index rather than one over (cycle, lead) pairs: a
-    deal's lead days add how long its person waited before the deal, so deals rarely share
-    a pair, and counting pairs costs more than a second pass."""
-    won = _deals(session).where(_live_closed(closed_from, closed_before, won_only=True))
+    Without a grouping, the window's whole months are read from the monthly counts and
+    only its partial months from the deals. The deals are read in two passes over the won
+    deals' index rather than one over (cycle, lead) pairs: a deal's lead days add how long
+    its person waited before the deal, so deals rarely share a pair, and counting pairs
+    costs more than a second pass."""
     names = {"cycle": DealFact.cycle_days, **({"lead": DealFact.lead_days} if lead else {})}
-    return merge(*(_tally(session, *_deal_facet(won.where(col(days).is_not(None)), group_by),
-                          [days], {name: count}) for name, days in names.items()))
+    months = _whole_months(closed_from, closed_before) if group_by is None else None
+    ranges = [(closed_from, closed_before)]
+    parts: list[Tallies] = []
+    if months is not None:
+        ranges = [(a, b) for a, b in ((closed_from, months[0]), (months[1], closed_before))
+                  if a < b]
+        ensure_fresh(session, "deals")
+        rows = session.execute(
+            select(WonCycleMonth.measure, WonCycleMonth.days, func.sum(WonCycleMonth.n))
+            .where(col(WonCycleMonth.month) >= months[0], col(WonCycleMonth.month) < months[1],
+                   col(WonCycleMonth.measure).in_(names))
+            .group_by(WonCycleMonth.measure, WonCycleMonth.days))
+        whole = Counter({(measure, days): int(n) for measure, days, n in rows})
+        if whole:
+            parts.append({"": whole})
+    for first, before in ranges:
+        won = _deals(session).where(_live_closed(first, before, won_only=True))
+        parts += [_tally(session, *_deal_facet(won.where(col(days).is_not(None)), group_by),
+                         [days], {name: count}) for name, days in names.items()]
+    return merge(*parts)
 
 
 def sourced_wins(session: Session, *, closed_from: date, closed_before: date,

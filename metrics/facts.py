@@ -132,6 +132,22 @@ class DealDay(SQLModel, table=True):
     amount: float
 
 
+class WonCycleMonth(SQLModel, table=True):
+    """Live won deals per close month and cycle length, from creation (``cycle``) or from
+    their person's creation (``lead``): a window's whole months read a few hundred rows
+    for their cycle histograms instead of every won deal (cycle lengths are whole days, so
+    a month holds at most as many rows as there are distinct lengths)."""
+
+    __tablename__ = "metric_won_cycle_month"
+    __table_args__ = (Index("ix_metric_won_cycle_month_month", "month"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    month: date  # the close date's first of the month
+    measure: str = Field(max_length=5)  # cycle | lead
+    days: int
+    n: int
+
+
 class Customer(SQLModel, table=True):
     """A customer (see ``DealFact.customer``) and the close date of their first live win."""
 
@@ -376,7 +392,7 @@ def refresh(session: Session, *, families: tuple[Family, ...] = FAMILIES,
 
 def _build_deals(session: Session, version: int | None) -> None:
     # imported here: aggregates reads these tables, and both share the SQL helpers
-    from metrics.aggregates import _days, _or, _segment
+    from metrics.aggregates import _days, _month, _or, _segment
 
     mql = aliased(StageEvent, name="mql")
     counted = and_(mql.stage == "mql",
@@ -419,7 +435,8 @@ def _build_deals(session: Session, version: int | None) -> None:
     table = DealFact.__table__  # type: ignore[attr-defined]
     days = DealDay.__table__  # type: ignore[attr-defined]
     customers = Customer.__table__  # type: ignore[attr-defined]
-    for each in (days, customers, table):
+    cycles = WonCycleMonth.__table__  # type: ignore[attr-defined]
+    for each in (days, customers, cycles, table):
         session.execute(delete(each))
     session.execute(insert(table).from_select(
         ["opportunity_id", "source", "account_key", "owner_key", "amount", "is_closed",
@@ -435,6 +452,14 @@ def _build_deals(session: Session, version: int | None) -> None:
         select(table.c.customer, func.min(table.c.close_date))
         .where(table.c.is_closed, table.c.is_won, table.c.close_date.is_not(None))
         .group_by(table.c.customer)))
+    month = _month(session, table.c.close_date)
+    for measure, length in (("cycle", table.c.cycle_days), ("lead", table.c.lead_days)):
+        session.execute(insert(cycles).from_select(
+            ["month", "measure", "days", "n"],
+            select(month, literal(measure), length, func.count())
+            .where(table.c.is_closed, table.c.is_won, table.c.close_date.is_not(None),
+                   length.is_not(None))
+            .group_by(month, length)))
 
 
 def _build_mqls(session: Session) -> None:

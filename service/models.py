@@ -9,6 +9,7 @@ from metrics.facts import (  # noqa: F401
     FactState,
     MqlDay,
     MqlFact,
+    WonCycleMonth,
 )
 from metrics.indexes import METRIC_INDEXES  # noqa: F401
 from metrics.models import Forecast, Spend  # noqa: F401

@@ -64,8 +64,10 @@ def test_aggregates_agree_with_records(engine: Engine, world: World, name: str,
 @pytest.mark.parametrize("name", sorted(METRICS))
 def test_aggregates_agree_over_other_windows(engine: Engine, world: World, name: str) -> None:
     # a wider window catches the December deals, MQLs and the v1 handoff's neighbours;
-    # an early "now" leaves a clock pending; an empty window leaves nothing
+    # an early "now" leaves a clock pending; an empty window leaves nothing; a window of
+    # whole months between partial ones reads deals' monthly counts beside the deals
     assert_paths_agree(engine, name, None, start=at(11, 1, 0, 2025), end=at(3, 1, 0))
+    assert_paths_agree(engine, name, None, start=at(12, 10, 0, 2025), end=at(2, 7, 0))
     assert_paths_agree(engine, name, None, now=at(1, 20))
     assert_paths_agree(engine, name, None, start=at(1, 1, 0, 2030), end=at(2, 1, 0, 2030))
 
