@@ -5,10 +5,10 @@ for one person in four (each with a handoff and its two SLA clocks, three in fou
 later SAL, SQL and won stages for some, monthly spend, campaigns, forecasts and MQL
 commitments, twenty owners in two teams and an active lead definition. The metric facts
 (``metrics.facts``) are built once after loading, as the first request would, and the time
-it took is noted. Every metric endpoint is called through the app (in process, so the
-figure is the endpoint's own time, not the network's). DuckDB then computes each metric's
-whole answer (``count``, ``value`` and every number of ``stats``) over the same rows, copied
-out of the database, in one query per metric; every number is checked against the
+it took is noted. Every metric endpoint is called as a dashboard calls it: over a kept-alive
+connection to ``truce serve`` (uvicorn, one worker) on a local socket. DuckDB then computes
+each metric's whole answer (``count``, ``value`` and every number of ``stats``) over the same
+rows, copied out of the database, in one query per metric; every number is checked against the
 endpoint's, and that query's p95 is the comparison. The time of a query for the headline
 value alone is noted beside it.
 """
@@ -16,9 +16,9 @@ value alone is noted beside it.
 from __future__ import annotations
 
 import csv
-import gc
 import math
 import statistics
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -635,14 +635,13 @@ def _export(conn: Connection, table: str, columns: str, path: Path) -> None:
 
 
 def run(size: Size, ctx: Context) -> list[Row]:
-    from fastapi.testclient import TestClient
+    import httpx
     from sqlmodel import Session
 
+    from bench.api import free_port, start_server, stop_server
     from metrics.definitions import METRICS
     from metrics.facts import refresh
-    from service.app import create_app, freeze_startup_heap
     from service.db import create_db_engine
-    from service.settings import get_settings
 
     n, m, repeats = size.metric_persons, size.metric_opportunities, size.metric_requests
     key = "bench-admin-key-0123456789abcdef"
@@ -661,27 +660,31 @@ def run(size: Size, ctx: Context) -> list[Row]:
             # what autovacuum does to settled tables: index-only scans need the visibility map
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE")
-        settings = get_settings(database_url=url, admin_api_key=key, _env_file=None)
         answers: dict[str, Any] = {}
         latency: dict[str, float] = {}
-        app = create_app(settings, engine=engine)
-        freeze_startup_heap()  # as `truce serve` does
-        with TestClient(app) as client:
-            headers = {"Authorization": f"Bearer {key}"}
-            # one untimed request first: the app's first (connections, key check) is not any
-            # one metric's time, and would otherwise be the first endpoint's p95
-            client.get("/api/v1/metrics", headers=headers).raise_for_status()
-            for name in METRICS:
-                times = []
-                for _ in range(repeats):
-                    start = time.perf_counter()
-                    answer = client.get(f"/api/v1/metrics/{name}", params=WINDOW,
-                                        headers=headers)
-                    times.append(time.perf_counter() - start)
-                    if answer.status_code != 200:
-                        raise RuntimeError(f"{name}: {answer.status_code} {answer.text[:200]}")
-                answers[name], latency[name] = answer.json(), _p95(times)
-        gc.unfreeze()
+        port = free_port()
+        serve = [sys.executable, "-c", "from service.cli import main; main()", "serve",
+                 "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        server = start_server(serve, {"TRUCE_DATABASE_URL": url, "TRUCE_ADMIN_API_KEY": key},
+                              port)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                              headers={"Authorization": f"Bearer {key}"}) as client:
+                # one untimed request first: the app's first (connections, key check) is
+                # not any one metric's time, and would otherwise be the first one's p95
+                client.get("/api/v1/metrics").raise_for_status()
+                for name in METRICS:
+                    times = []
+                    for _ in range(repeats):
+                        start = time.perf_counter()
+                        answer = client.get(f"/api/v1/metrics/{name}", params=WINDOW)
+                        times.append(time.perf_counter() - start)
+                        if answer.status_code != 200:
+                            raise RuntimeError(
+                                f"{name}: {answer.status_code} {answer.text[:200]}")
+                    answers[name], latency[name] = answer.json(), _p95(times)
+        finally:
+            stop_server(server)
         ctx.log("metrics: DuckDB over the same rows")
         with engine.connect() as conn:
             db, copied = copy_to_duckdb(conn, ctx.tmp)
