@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -46,6 +46,7 @@ from sqlmodel import Session, col
 from metrics.facts import (
     ClockDay,
     ClockFact,
+    ClockMonth,
     Customer,
     DealDay,
     DealFact,
@@ -359,6 +360,40 @@ def clock_durations(session: Session, start: datetime, end: datetime, *, kind: s
                     version: int | None, group_by: GroupBy | None) -> Tallies:
     """Histograms of clocks of ``kind`` stopped in the window: ``("business", minutes,
     version)`` and ``("calendar", minutes, version)``, counting clocks with both durations.
+
+    Without a grouping, the window's whole UTC months are read from the monthly counts
+    (``metrics.facts.ClockMonth``) and only its partial months from the clocks."""
+    months = _whole_months(_utc_date(start, up=True), _utc_date(end, up=False)
+                           ) if group_by is None else None
+    if months is None:
+        return _clock_durations(session, start, end, kind=kind, version=version,
+                                group_by=group_by)
+    first, stop = (datetime.combine(m, time(), UTC) for m in months)
+    rows = session.execute(
+        select(ClockMonth.measure, ClockMonth.minutes, ClockMonth.definition_version,
+               func.sum(ClockMonth.n))
+        .where(ClockMonth.kind == kind, col(ClockMonth.month) >= months[0],
+               col(ClockMonth.month) < months[1],
+               true() if version is ALL_VERSIONS else ClockMonth.definition_version == version)
+        .group_by(ClockMonth.measure, ClockMonth.minutes, ClockMonth.definition_version))
+    whole = Counter({(measure, minutes, found): int(n)
+                     for measure, minutes, found, n in rows if n})
+    parts = [{"": whole}] if whole else []
+    parts += [_clock_durations(session, a, b, kind=kind, version=version, group_by=None)
+              for a, b in ((start, first), (stop, end)) if a < b]
+    return merge(*parts)
+
+
+def _utc_date(instant: datetime, *, up: bool) -> date:
+    """The UTC date of ``instant``, or (``up``) of the next midnight when it is not one."""
+    utc = instant.astimezone(UTC)
+    day = utc.date()
+    return day + timedelta(days=1) if up and utc.time() != time() else day
+
+
+def _clock_durations(session: Session, start: datetime, end: datetime, *, kind: str,
+                     version: int | None, group_by: GroupBy | None) -> Tallies:
+    """``clock_durations`` from the clocks themselves.
 
     The clocks are first counted per (business, calendar) pair, one pass over the index;
     both histograms are then summed from those pairs (a common table expression read by two

@@ -14,7 +14,8 @@ clock's definition version (on its handoff). These tables hold those answers per
 * ``metric_clock``: each SLA clock with its handoff's definition version;
 * ``metric_handoff_day`` and ``metric_clock_day``: handoffs and clock outcomes per UTC day,
   as signed deltas that migration 0011's triggers append on every write (so they are exact
-  without any rebuild) and ``compact`` folds after each sync.
+  without any rebuild) and ``compact`` folds after each sync; ``metric_clock_month``, the
+  stopped clocks' business and calendar minutes per UTC month, kept the same way (0015).
 
 Facts are only read by the headline path (``metrics.aggregates``); the population endpoint
 still joins the live tables, and the tests hold both to the same answers.
@@ -276,6 +277,24 @@ class FactState(SQLModel, table=True):
     version: int | None = None
 
 
+class ClockMonth(SQLModel, table=True):
+    """Stopped clocks with both durations per UTC month stopped, kind and version: how many
+    took each whole number of business (``measure`` "business") and calendar minutes, as
+    signed deltas kept by migration 0015's triggers. A window's whole months read these
+    rows (at most one per distinct duration a month) instead of every clock."""
+
+    __tablename__ = "metric_clock_month"
+    __table_args__ = (Index("ix_metric_clock_month_kind_month", "kind", "month"),)
+
+    id: int | None = _delta_id()
+    month: date  # the first day of the UTC month the clock stopped in
+    kind: str = Field(max_length=20)
+    definition_version: int | None = None
+    measure: str = Field(max_length=10)  # business | calendar
+    minutes: int
+    n: int
+
+
 def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -345,14 +364,14 @@ def warm(engine: Engine) -> None:
 
 
 def compact(session: Session) -> None:
-    """Fold the daily counters' deltas into one row per key (and drop keys that sum to
+    """Fold the counters' deltas into one row per key (and drop keys that sum to
     nothing), so a window reads a few rows per day however many writes there were.
 
     On PostgreSQL one statement deletes and re-inserts what it saw, so a delta committed
     meanwhile is neither lost nor counted twice; SQLite has a single writer, and folds the
     rows up to the highest id it saw.
     """
-    for model in (HandoffDay, ClockDay):
+    for model in (HandoffDay, ClockDay, ClockMonth):
         table = model.__table__  # type: ignore[attr-defined]
         keys = ", ".join(c.name for c in table.columns if c.name not in ("id", "n"))
         name = table.name

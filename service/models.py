@@ -2,6 +2,7 @@
 
 from metrics.facts import (  # noqa: F401
     ClockFact,
+    ClockMonth,
     Customer,
     DealDay,
     DealFact,

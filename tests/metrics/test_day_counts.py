@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from metrics.facts import ClockDay, HandoffDay, compact, warm
+from metrics.facts import ClockDay, ClockMonth, HandoffDay, compact, warm
 from metrics.service import run as run_metric
 from service.db import unit_of_work
 from service.handoffs.models import Handoff, SlaClock
@@ -69,7 +69,8 @@ def decide(engine: Engine, handoff_id: int, state: str, at: datetime,
         handoff.state, handoff.decided_at, handoff.reason = state, at, reason
 
 
-def counter_rows(engine: Engine, model: type[HandoffDay] | type[ClockDay]) -> int:
+def counter_rows(engine: Engine,
+                 model: type[HandoffDay] | type[ClockDay] | type[ClockMonth]) -> int:
     with unit_of_work(engine) as s:
         return s.exec(select(func.count()).select_from(model)).one()
 
@@ -143,6 +144,44 @@ def test_clock_outcomes_read_the_day_of_now_from_the_clocks(
     warm(engine)  # what the worker does after a sync: the counters are folded
     assert counter_rows(engine, ClockDay) == 3  # met today; two running, one per due day
     assert stats(engine, "sla-compliance", now=END) == found
+
+
+def stop(engine: Engine, handoff_id: int, at: datetime, business: int, calendar: int) -> None:
+    """Stop (or correct) the handoff's accept clock."""
+    with unit_of_work(engine) as s:
+        clock = s.exec(select(SlaClock).where(SlaClock.handoff_id == handoff_id,
+                                              SlaClock.kind == "accept")).one()
+        clock.state, clock.stopped_at = "met", at
+        clock.business_minutes, clock.calendar_minutes = business, calendar
+
+
+def test_clock_durations_follow_stops_corrections_and_deletions(
+        engine: Engine, settings: Settings, definition: None) -> None:  # noqa: F811
+    """Time to accept over March reads March's monthly duration counts (the same window a
+    second later reads the clocks, and ``stats`` holds both to one answer)."""
+    march_2, march_3, march_31 = (datetime(2026, 3, d, 9, tzinfo=UTC) for d in (2, 3, 31))
+    a, b, c = open_handoffs(engine, settings, [march_2, march_3, march_31])
+    for handoff, opened in ((a, march_2), (b, march_3), (c, march_31)):
+        add_clocks(engine, handoff, opened, accept=timedelta(hours=1),
+                   first_touch=timedelta(hours=2))
+    assert stats(engine, "time-to-accept")["count"] == 0  # nothing stopped yet
+    stop(engine, a, march_2 + timedelta(minutes=30), 30, 30)
+    stop(engine, b, march_3 + timedelta(hours=10), 90, 600)
+    stop(engine, c, END + timedelta(minutes=30), 10, 930)  # stopped in April: not counted
+    found = stats(engine, "time-to-accept")
+    assert (found["count"], found["median"], found["mean"]) == (2, 60, 60)
+    assert (found["calendar_median"], found["calendar_mean"]) == (315, 315)
+    stop(engine, b, march_3 + timedelta(hours=10), 120, 600)  # a corrected duration
+    found = stats(engine, "time-to-accept")
+    assert (found["count"], found["mean"], found["calendar_mean"]) == (2, 75, 315)
+    with unit_of_work(engine) as s:
+        s.delete(s.exec(select(SlaClock).where(SlaClock.handoff_id == a,
+                                               SlaClock.kind == "accept")).one())
+    found = stats(engine, "time-to-accept")
+    assert (found["count"], found["median"], found["calendar_median"]) == (1, 120, 600)
+    warm(engine)  # folded: b's two minutes rows in March, c's two in April
+    assert counter_rows(engine, ClockMonth) == 4
+    assert stats(engine, "time-to-accept") == found
 
 
 def test_a_count_committed_during_compaction_is_kept(
