@@ -6,8 +6,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, text
+from sqlmodel import Session, select
 
 from metrics.models import Forecast
 from service.alignment.evidence import gather_facts
@@ -148,3 +148,20 @@ def test_a_win_without_an_mql_is_not_marketing_sourced(engine: Engine) -> None:
         won(s, 1, 10_000, date(2026, 5, 1), person_key=row.key)
     with unit_of_work(engine) as session:
         assert gather_facts(session, now=NOW).marketing_sourced_share_measured is False
+
+
+def test_a_metric_read_is_stored_without_waiting_for_the_disk(engine: Engine) -> None:
+    """The evidence row a dashboard poll leaves is stored as given; on PostgreSQL its
+    transaction commits without waiting for the WAL flush, and nothing else in that
+    transaction had to ask for it."""
+    with Session(engine) as s:
+        record_metric_read(s, "win-rate", "dashboard", at=NOW - DAY)
+        if engine.dialect.name == "postgresql":
+            assert s.execute(text("SHOW synchronous_commit")).scalar_one() == "off"
+        s.commit()
+    with Session(engine) as s:
+        stored = s.exec(select(MetricRead)).one()
+        assert (stored.metric, stored.key_name, stored.at) == ("win-rate", "dashboard",
+                                                                NOW - DAY)
+        if engine.dialect.name == "postgresql":  # the setting ended with its transaction
+            assert s.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
