@@ -36,12 +36,15 @@ def _month(dialect: str, instant: str) -> str:
 
 
 def _rows(dialect: str, r: str, sign: int) -> str:
-    """Each counted clock of ``r`` as two signed rows, one per measure."""
-    return ' UNION ALL '.join(
-        f"SELECT {_month(dialect, f'{r}.stopped_at')} AS month, {r}.kind AS kind, "
-        f"{r}.definition_version AS definition_version, '{measure}' AS measure, "
-        f"{r}.{column} AS minutes, {sign} AS d FROM {{source}} WHERE {COUNTED.format(r=r)}"
-        for measure, column in MEASURES)
+    """Each counted clock of ``r`` as two signed rows, one per measure (one pass over ``r``:
+    a statement's transition tables can hold every clock it touched)."""
+    minutes = ' '.join(f"WHEN '{measure}' THEN {r}.{column}" for measure, column in MEASURES)
+    kinds = ' UNION ALL '.join(f"SELECT '{measure}' AS measure" for measure, _ in MEASURES)
+    return (f"SELECT {_month(dialect, f'{r}.stopped_at')} AS month, {r}.kind AS kind, "
+            f"{r}.definition_version AS definition_version, m.measure AS measure, "
+            f"CASE m.measure {minutes} END AS minutes, {sign} AS d "
+            f"FROM {{source}} CROSS JOIN ({kinds}) AS m "
+            f"WHERE {COUNTED.format(r=r)}")
 
 
 def _postgres_triggers() -> None:
