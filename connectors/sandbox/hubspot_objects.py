@@ -291,11 +291,7 @@ async def merge_objects(state: HubSpotState, request: Request) -> Response:
             raise WireError(400, "Objects are already merged", "VALIDATION_ERROR")
         at = state.now()
         portal.merge(object_type, primary["id"], loser["id"], at=at)
-        for (from_type, _), links in portal.associations.items():
-            if from_type == object_type and loser["id"] in links:
-                moved = links.pop(loser["id"])
-                kept = links.setdefault(primary["id"], [])
-                kept.extend(x for x in moved if x not in kept)
+        portal.move_links(object_type, loser["id"], primary["id"])
         answer = render_object(object_type, primary, ["hs_merged_object_ids"])
     if state.webhooks is not None:
         state.webhooks.record_merge(object_type, primary["id"], [loser["id"]], at)

@@ -138,6 +138,8 @@ class HubSpotPortal:
     associations: dict[tuple[str, str], dict[str, list[tuple[str, int]]]] = field(
         default_factory=dict
     )
+    # counts every change to ``associations``: the reverse index is rebuilt only when it moves
+    links_version: int = 0
     owners: list[Record] = field(default_factory=list)
     # merged-away id -> surviving id (a GET on a loser answers the survivor)
     merged_into: dict[str, str] = field(default_factory=dict)
@@ -200,6 +202,16 @@ class HubSpotPortal:
         self.associations.setdefault((from_type, to_type), {}).setdefault(from_id, []).append(
             (to_id, type_id)
         )
+        self.links_version += 1
+
+    def move_links(self, object_type: str, loser_id: str, primary_id: str) -> None:
+        """A merge: the loser's stored links become the survivor's (each kept once)."""
+        for (from_type, _), links in self.associations.items():
+            if from_type == object_type and loser_id in links:
+                moved = links.pop(loser_id)
+                kept = links.setdefault(primary_id, [])
+                kept.extend(x for x in moved if x not in kept)
+        self.links_version += 1
 
     def merge(self, object_type: str, primary_id: str, loser_id: str, *, at: datetime) -> None:
         """HubSpot merge: the loser disappears, the survivor lists it in hs_merged_object_ids."""

@@ -164,3 +164,28 @@ def test_describe_sees_a_new_record_s_picklist_value(servers) -> None:
     world.salesforce.insert("Lead", {"LastName": "Late", "Email": "late@x.com",
                                      "Status": "Nurture - Revisit"}, at=NOW)
     assert "Nurture - Revisit" in statuses()
+
+
+def test_reverse_links_follow_links_added_after_the_index_was_built_and_merges() -> None:
+    """The sandbox answers a link from both ends; its reverse index is cached and must see
+    every later link and merge (it once checked by counting every stored link per object,
+    which made listing quadratic)."""
+    from connectors.sandbox.hubspot_assoc import AssociationIndex
+
+    portal = HubSpotPortal(store=Store())
+    one, two = (portal.insert("contacts", {"email": f"{n}@x.com"}, at=NOW)["id"]
+                for n in ("one", "two"))
+    company = portal.insert("companies", {"name": "Acme"}, at=NOW)["id"]
+    index = AssociationIndex(portal)
+
+    def contacts_of_company() -> list[str]:
+        return [to_id for to_id, _ in index.links("companies", company, "contacts")]
+
+    assert contacts_of_company() == []
+    portal.associate("contacts", one, "companies", company, 279)
+    assert contacts_of_company() == [one]
+    portal.associate("contacts", two, "companies", company, 279)
+    assert contacts_of_company() == [one, two]
+    portal.merge("contacts", one, two, at=NOW)
+    portal.move_links("contacts", two, one)
+    assert contacts_of_company() == [one]
