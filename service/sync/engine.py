@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
-from connectors.base import Connector, ConnectorError, Cursor, StopEarly
+from connectors.base import Connector, ConnectorError, Cursor, Page, StopEarly
 from service.db import commit_without_flush, unit_of_work, utcnow
 from service.errors import NotFound
 from service.people.decisions import DEFAULT_MAPPING, StatusMapping
@@ -97,7 +97,7 @@ def _run_streams(engine: Engine, run_id: int, source: str, full: bool, connector
         # the page's work that needs no database is done in the reading thread, while this
         # one waits on the database
         pages = ((page, prepare(page.records, mapping, new_persons=cursor is None))
-                 for page in connector.read(stream, cursor))
+                 for page in coalesce(connector.read(stream, cursor), WRITE_RECORDS))
         for page, prepared in read_ahead(pages):
             with unit_of_work(engine) as session:
                 # the cursor commits with its page, so a crash can only lose whole recent
@@ -153,6 +153,33 @@ def analyze_after_load(engine: Engine, run_id: int) -> bool:
         log.warning("sync %s: could not analyse the tables after the load: %s", run_id, exc)
         return False
     return True
+
+
+# records a page write gathers before it commits: the API's pages can be small (HubSpot
+# contacts with their history come 50 a page), and each write costs a transaction, its
+# lookups and its cursor whatever its size
+WRITE_RECORDS = 2_000
+
+
+def coalesce(pages: Iterator[Page], at_least: int) -> Iterator[Page]:
+    """The same records, consecutive pages joined until a page holds ``at_least`` of them;
+    a joined page resumes where its last part did. A failure while reading (the API budget's
+    ``StopEarly`` included) first hands over what was joined so far, then surfaces."""
+    held: Page | None = None
+    try:
+        for page in pages:
+            held = page if held is None else Page(
+                page.stream, [*held.records, *page.records], page.cursor,
+                held.api_calls + page.api_calls)
+            if len(held.records) >= at_least:
+                yield held
+                held = None
+    except Exception:
+        if held is not None:
+            yield held
+        raise
+    if held is not None:
+        yield held
 
 
 def read_ahead(pages: Iterator[T]) -> Iterator[T]:
