@@ -4,6 +4,7 @@ The connectors themselves are tested against the sandbox CRMs through the real c
 libraries; here the records are typed by hand so every identity rule is visible in the test.
 """
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -192,3 +193,32 @@ def test_sync_api_rejects_an_unconfigured_source_naming_the_field(
 @pytest.mark.parametrize("path", ["/api/v1/persons/424242", "/api/v1/syncs/424242"])
 def test_unknown_ids_are_404(client: TestClient, admin_headers: dict, path: str) -> None:
     assert client.get(path, headers=admin_headers).status_code == 404
+
+
+def test_small_pages_are_written_together_and_resume_where_the_last_ended() -> None:
+    """Pages join until a write holds enough records; the joined page resumes after its
+    last part, counts every API call, and what was joined before a failure is still handed
+    over (the failure then surfaces)."""
+    from connectors.base import Cursor, Page, StopEarly
+    from service.sync.engine import coalesce
+
+    def page(n: int) -> Page:
+        return Page("contacts", [sf_lead(n * 10 + i, None) for i in range(3)],
+                    Cursor(value=str(n)), api_calls=1)
+
+    joined = list(coalesce(iter([page(n) for n in range(1, 6)]), at_least=6))
+    assert [len(p.records) for p in joined] == [6, 6, 3]
+    assert [p.cursor.value for p in joined] == ["2", "4", "5"]
+    assert [p.api_calls for p in joined] == [2, 2, 1]
+    assert [r.key for p in joined for r in p.records] == [
+        r.key for n in range(1, 6) for r in page(n).records]
+
+    def stopping() -> Iterator[Page]:
+        yield page(1)
+        raise StopEarly("API budget below its reserve")
+
+    seen: list[Page] = []
+    with pytest.raises(StopEarly):
+        for p in coalesce(stopping(), at_least=6):
+            seen.append(p)
+    assert [p.cursor.value for p in seen] == ["1"]
