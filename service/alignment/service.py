@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, insert, text
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from service.alignment import repository
@@ -27,7 +27,7 @@ from service.alignment.scoring import (
     validate_answers,
 )
 from service.auth.service import Principal
-from service.db import UTCDateTime, utcnow
+from service.db import commit_without_flush, utcnow
 from service.errors import Conflict, Invalid
 
 TEAMS = ("sales", "marketing")
@@ -82,23 +82,12 @@ def record_metric_read(session: Session, metric: str, key_name: str, *,
     On PostgreSQL the read's transaction does not wait for its commit to reach the disk: a
     crash may forget the last moment's reads (and facts rebuilt in it, which the next read
     rebuilds), which no evidence indicator notices, while every dashboard poll saves the
-    flush. The setting travels in the INSERT itself, so the row costs one round trip.
+    flush.
     """
-    values = {"metric": metric, "key_name": key_name, "at": at or utcnow()}
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_LAZY_READ, values)
-        return
+    commit_without_flush(session)
     # a plain INSERT: the row is never read back, so the ORM's unit of work is not needed
-    session.connection().execute(insert(MetricRead.__table__), values)  # type: ignore[attr-defined]
-
-
-# commit_without_flush's setting and the row in one statement: a CTE of a volatile call is
-# evaluated once, before the row it feeds
-_LAZY_READ = text(
-    "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)) "
-    "INSERT INTO metric_read (metric, at, key_name) SELECT :metric, :at, :key_name FROM lazy"
-).bindparams(bindparam("metric", type_=String()), bindparam("key_name", type_=String()),
-             bindparam("at", type_=UTCDateTime()))
+    session.connection().execute(insert(MetricRead.__table__).values(  # type: ignore[attr-defined]
+        metric=metric, key_name=key_name, at=at or utcnow()))
 
 
 def _indicator(item: Indicator) -> dict[str, Any]:
