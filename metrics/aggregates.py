@@ -97,6 +97,17 @@ def _next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
+def _outside(first: Any, end: Any, inner: tuple[Any, Any]) -> list[tuple[Any, Any]]:
+    """The parts of ``[first, end)`` before and after ``inner`` that are not empty: what a
+    window of whole months leaves to be read row by row."""
+    return [(a, b) for a, b in ((first, inner[0]), (inner[1], end)) if a < b]
+
+
+def _ungrouped(tally: Counter[Hashable]) -> Tallies:
+    """A monthly count's tally as the headline group, or no group when it counted nothing."""
+    return {"": tally} if tally else {}
+
+
 def _days(session: Session, day: Expr, instant: Expr) -> Expr:
     """Whole days from an instant's UTC date to ``day``."""
     if _dialect(session) == "postgresql":
@@ -378,10 +389,9 @@ def clock_durations(session: Session, start: datetime, end: datetime, *, kind: s
         .group_by(ClockMonth.measure, ClockMonth.minutes, ClockMonth.definition_version))
     whole = Counter({(measure, minutes, found): int(n)
                      for measure, minutes, found, n in rows if n})
-    parts = [{"": whole}] if whole else []
-    parts += [_clock_durations(session, a, b, kind=kind, version=version, group_by=None)
-              for a, b in ((start, first), (stop, end)) if a < b]
-    return merge(*parts)
+    return merge(_ungrouped(whole), *(
+        _clock_durations(session, a, b, kind=kind, version=version, group_by=None)
+        for a, b in _outside(start, end, (first, stop))))
 
 
 def _utc_date(instant: datetime, *, up: bool) -> date:
@@ -632,17 +642,14 @@ def won_cycles(session: Session, *, closed_from: date, closed_before: date,
     ranges = [(closed_from, closed_before)]
     parts: list[Tallies] = []
     if months is not None:
-        ranges = [(a, b) for a, b in ((closed_from, months[0]), (months[1], closed_before))
-                  if a < b]
+        ranges = _outside(closed_from, closed_before, months)
         ensure_fresh(session, "deals")
         rows = session.execute(
             select(WonCycleMonth.measure, WonCycleMonth.days, func.sum(WonCycleMonth.n))
             .where(col(WonCycleMonth.month) >= months[0], col(WonCycleMonth.month) < months[1],
                    col(WonCycleMonth.measure).in_(names))
             .group_by(WonCycleMonth.measure, WonCycleMonth.days))
-        whole = Counter({(measure, days): int(n) for measure, days, n in rows})
-        if whole:
-            parts.append({"": whole})
+        parts.append(_ungrouped(Counter({(measure, days): int(n) for measure, days, n in rows})))
     for first, before in ranges:
         won = _deals(session).where(_live_closed(first, before, won_only=True))
         parts += [_tally(session, *_deal_facet(won.where(col(days).is_not(None)), group_by),
