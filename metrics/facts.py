@@ -219,6 +219,21 @@ class ClockFact(SQLModel, table=True):
     calendar_minutes: int | None = None
 
 
+def clock_outcome_sql(now: datetime) -> Any:
+    """SQL for ``metrics.repository.clock_outcome`` over ``metric_clock``: met or breached,
+    a clock still running past its due instant breached, otherwise pending.
+
+    Readers ask the mirror rather than ``sla_clock`` so that ``sla_clock`` keeps only the
+    indexes its writers need: the SLA scan moves a million clocks in one statement, and each
+    index on the table costs every moved row an insertion.
+    """
+    state, stopped = col(ClockFact.state), col(ClockFact.stopped_at)
+    due = col(ClockFact.due_at)
+    return case((state.in_(("met", "breached")), state),
+                (stopped.is_not(None), case((stopped <= due, "met"), else_="breached")),
+                (due <= now, "breached"), else_="pending")
+
+
 def _delta_id() -> Any:
     """A counter table's key: deltas are appended for ever (and folded by ``compact``)."""
     return Field(default=None, sa_column=Column(

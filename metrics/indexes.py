@@ -5,14 +5,16 @@ stopped or fell due, look up a person's stage events from each deal, and the per
 row behind a deal. On PostgreSQL each index also carries (``INCLUDE``) the few columns those
 queries read, so they are answered from the index alone instead of from the wide table rows
 (a CRM row holds its whole payload). Migration 0007 creates them; 0008 covers decided
-handoffs' decision instant and every handoff's opened instant.
+handoffs' decision instant and every handoff's opened instant. SLA clocks are read from their
+mirror, ``metric_clock`` (0008), whose own indexes serve those windows; 0016 dropped 0007's
+clock indexes, which made every clock the SLA scan moves cost two more index insertions.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Index, text
 
-from service.handoffs.models import Handoff, SlaClock
+from service.handoffs.models import Handoff
 from service.people.models import Person, StageEvent
 from service.sync.models import CrmRow
 
@@ -25,10 +27,6 @@ METRIC_INDEXES = (
           sqlite_where=text("decided_at IS NOT NULL")),
     Index("ix_handoff_opened_at", Handoff.opened_at,  # type: ignore[arg-type]
           postgresql_include=["decided_at", "definition_version"]),
-    Index("ix_sla_clock_due_at", SlaClock.due_at,  # type: ignore[arg-type]
-          postgresql_include=["handoff_id", "kind", "state", "stopped_at"]),
-    Index("ix_sla_clock_kind_stopped_at", SlaClock.kind, SlaClock.stopped_at,  # type: ignore[arg-type]
-          postgresql_include=["handoff_id", "business_minutes", "calendar_minutes"]),
     Index("ix_stage_event_person_stage_at", StageEvent.person_id,  # type: ignore[arg-type]
           StageEvent.stage, StageEvent.at,  # type: ignore[arg-type]
           postgresql_include=["definition_version"]),

@@ -16,13 +16,14 @@ from typing import Any
 from sqlalchemy import and_, or_, true
 from sqlmodel import Session, col, select
 
+from metrics.facts import ClockFact
 from metrics.formulas import FunnelPath
 from metrics.models import Forecast, Spend
 from metrics.query import UNASSIGNED, UNKNOWN, Facets, segment_of
 from metrics.records import ClockRecord, DealRecord, HandoffRecord, MqlRecord, SpendRecord
 from service.crm.models import Account, Campaign, Opportunity, Owner
 from service.definitions.models import LeadDefinition
-from service.handoffs.models import Commitment, Handoff, SlaClock
+from service.handoffs.models import Commitment, Handoff
 from service.people.models import Person, StageEvent
 from service.sync.models import CrmRow
 
@@ -133,16 +134,18 @@ def handoffs(session: Session, start: datetime, end: datetime, *, states: Sequen
 def clocks(session: Session, start: datetime, end: datetime, *, kind: str | None,
            by: str, version: int | None, now: datetime) -> list[ClockRecord]:
     """SLA clocks stopped (``by="stopped"``) or due (``by="due"``) in the window."""
-    column = SlaClock.stopped_at if by == "stopped" else SlaClock.due_at
-    stmt = (select(SlaClock.id, SlaClock.handoff_id, SlaClock.kind, SlaClock.state,
-                   SlaClock.due_at, SlaClock.stopped_at, SlaClock.business_minutes,
-                   SlaClock.calendar_minutes, Handoff.person_id, Handoff.owner_key,
-                   Handoff.definition_version)
-            .join(Handoff, col(Handoff.id) == SlaClock.handoff_id)
+    column = ClockFact.stopped_at if by == "stopped" else ClockFact.due_at
+    # read from the clock mirror (0008), indexed for these windows, so that sla_clock needs
+    # no index beyond what its writers use (see ``metrics.facts.clock_outcome_sql``)
+    stmt = (select(col(ClockFact.clock_id).label("id"), ClockFact.handoff_id, ClockFact.kind,
+                   ClockFact.state, ClockFact.due_at, ClockFact.stopped_at,
+                   ClockFact.business_minutes, ClockFact.calendar_minutes, Handoff.person_id,
+                   Handoff.owner_key, Handoff.definition_version)
+            .join(Handoff, col(Handoff.id) == ClockFact.handoff_id)
             .where(col(column) >= start, col(column) < end, _handoff_version(version))
-            .order_by(SlaClock.id))
+            .order_by(col(ClockFact.clock_id)))
     if kind is not None:
-        stmt = stmt.where(SlaClock.kind == kind)
+        stmt = stmt.where(ClockFact.kind == kind)
     rows = list(session.exec(stmt))
     lookup = Lookup(session)
     lookup.load(persons=[c.person_id for c in rows], owners=[c.owner_key for c in rows])

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, exists, func
 from sqlmodel import Session, col, select
 
+from metrics.facts import ClockFact, clock_outcome_sql
 from metrics.formulas import forecast_accuracy as forecast_accuracy_formula
 from metrics.models import Forecast
 from metrics.query import segment_of
@@ -18,7 +19,7 @@ from service.alignment.placement import EvidenceFacts
 from service.alignment.repository import distinct_metrics_read
 from service.crm.models import Account, Opportunity, Owner
 from service.definitions.models import DefinitionApproval, LeadDefinition
-from service.handoffs.models import Handoff, SlaClock, SlaPolicy
+from service.handoffs.models import Handoff, SlaPolicy
 from service.people.decisions import DEFAULT_MAPPING, StatusMapping
 from service.people.models import StageEvent
 from service.sync.models import CrmRow
@@ -81,9 +82,10 @@ def decisions_with_reason_share(session: Session, *, now: datetime) -> float | N
 
 def sla_compliance(session: Session, *, now: datetime) -> float | None:
     """Met over met-or-breached, for clocks that fell due in the last 90 days."""
-    rows = session.exec(select(SlaClock.state, func.count()).where(
-        col(SlaClock.due_at) >= now - SLA_WINDOW, col(SlaClock.due_at) < now,
-        col(SlaClock.state).in_(("met", "breached"))).group_by(col(SlaClock.state)))
+    outcome = clock_outcome_sql(now).label("outcome")
+    rows = session.exec(select(outcome, func.count()).where(
+        col(ClockFact.due_at) >= now - SLA_WINDOW, col(ClockFact.due_at) < now)
+        .group_by(outcome))
     counts = {state: int(count) for state, count in rows}
     met, breached = counts.get("met", 0), counts.get("breached", 0)
     return met / (met + breached) if met + breached else None

@@ -13,9 +13,11 @@ from typing import Any
 from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 
+from metrics.facts import ClockFact, clock_outcome_sql
 from service.crm.models import Account
+from service.db import utcnow
 from service.definitions.service import active_definition
-from service.handoffs.models import Commitment, Handoff, SlaClock
+from service.handoffs.models import Commitment, Handoff
 from service.people.models import Person, StageEvent
 
 SEGMENTS = ("SMB", "Mid-Market", "Enterprise", "Unknown")
@@ -42,7 +44,7 @@ def window(commitment: Commitment) -> tuple[datetime, datetime]:
 
 
 def attainment(session: Session, commitment: Commitment, *,
-               definition_version: int | None) -> dict[str, Any]:
+               definition_version: int | None, now: datetime | None = None) -> dict[str, Any]:
     """The commitment with what was delivered against it, and sales' SLA record beside it."""
     start, end = window(commitment)
     persons = _persons_in(commitment.segment)
@@ -59,10 +61,10 @@ def attainment(session: Session, commitment: Commitment, *,
         col(Handoff.decided_at) < end), persons, Handoff.person_id)
     accepted = decided.get("accepted", 0)
     refused = decided.get("rejected", 0) + decided.get("recycled", 0)
-    clocks = _count_by_state(session, select(SlaClock.state, func.count())
-                             .join(Handoff, col(Handoff.id) == col(SlaClock.handoff_id))
-                             .where(col(SlaClock.state).in_(("met", "breached")),
-                                    SlaClock.due_at >= start, SlaClock.due_at < end),
+    outcome = clock_outcome_sql(now or utcnow()).label("outcome")
+    clocks = _count_by_state(session, select(outcome, func.count())
+                             .join(Handoff, col(Handoff.id) == col(ClockFact.handoff_id))
+                             .where(col(ClockFact.due_at) >= start, col(ClockFact.due_at) < end),
                              persons, Handoff.person_id)
     met, breached = clocks.get("met", 0), clocks.get("breached", 0)
     rate = _ratio(accepted, accepted + refused)

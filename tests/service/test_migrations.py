@@ -20,3 +20,16 @@ def test_models_and_migrations_do_not_drift(engine: Engine) -> None:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(ctx, SQLModel.metadata)
     assert diff == []
+
+
+def test_sla_clocks_carry_only_the_indexes_their_writers_use(engine: Engine) -> None:
+    """Every index on sla_clock costs each clock the SLA scan moves an insertion; the metric
+    windows read the clock mirror, which has its own."""
+    names = {
+        ix["name"]
+        for ix in inspect(engine).get_indexes("sla_clock")
+        if "duplicates_constraint" not in ix  # PostgreSQL lists the unique key's own index
+    }
+    assert names == {"ix_sla_clock_open_due"}
+    mirror = {ix["name"] for ix in inspect(engine).get_indexes("metric_clock")}
+    assert {"ix_metric_clock_due_at", "ix_metric_clock_kind_stopped_at"} <= mirror
