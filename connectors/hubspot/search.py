@@ -66,6 +66,10 @@ def sliced_search(
     prop = modified_property(object_type)
     seen: dict[str, int] = {}  # id -> modified ms already yielded; a newer change is re-read
     window = _Window(lower=start_ms)
+    # totals HubSpot reported: rows at or after the instant a walk is on (from the search
+    # that found the instant), and rows at the instant (the walk's first search)
+    from_instant: int | None = None
+    at_instant: int | None = None
     while True:
         body = {
             "filterGroups": [{"filters": window.filters(prop)}],
@@ -78,6 +82,11 @@ def sliced_search(
             client.objects_search.do_search, object_type, body, what=object_type, search=True
         )
         results: list[Row] = answer.get("results") or []
+        total = answer.get("total")
+        if window.operator == "EQ" and window.id_floor == "0":
+            at_instant = total
+        elif window.operator != "EQ":
+            from_instant = total
         fresh = []
         for row in results:
             row_id, stamp = str(row.get("id")), row_ms(row, prop)
@@ -90,6 +99,12 @@ def sliced_search(
         following = ((answer.get("paging") or {}).get("next") or {}).get("after")
         if following is None or not results:
             if window.operator != "EQ":
+                return
+            if from_instant is not None and at_instant is not None \
+                    and from_instant <= at_instant:
+                # nothing lay after the instant: a search for it would spend a call of the
+                # search quota on an empty answer (a row changed since lies after the
+                # instant the cursor keeps, so the next read finds it)
                 return
             # the instant is walked: carry on strictly after it
             window = _Window(lower=window.lower, operator="GT")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -305,6 +306,40 @@ def test_whole_slice_at_one_instant(serve: Any) -> None:
     assert set(seen) == set(world.hubspot.table("contacts"))
     assert max(seen.values()) == 1
     assert pages[-1].cursor.value == str(int(T0.timestamp() * 1000))
+
+
+def _counting_searches(conn: HubSpotConnector) -> list[int]:
+    """How many rows each search of the connector answered, in order."""
+    answered: list[int] = []
+    search = conn.client.objects_search.do_search
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        answer = search(*args, **kwargs)  # the raw response: its body is read once, then kept
+        answered.append(len(json.loads(answer.data)["results"]))
+        return answer
+
+    conn.client.objects_search.do_search = counted  # type: ignore[method-assign]
+    return answered
+
+
+@pytest.mark.parametrize("later", [0, 10])
+def test_an_instant_walked_to_its_end_spends_no_search_on_an_empty_answer(
+    serve: Any, later: int
+) -> None:
+    """Searches are limited to four a second: a walk of one instant that HubSpot's totals
+    show nothing follows makes no search for what follows; rows that do follow arrive."""
+    world = contacts_world(50, stamps=1)
+    for i in range(400 + later):
+        at = T0 + timedelta(seconds=1 if i < 400 else 2)
+        world.hubspot.insert("contacts", {"email": f"tie{i}@example.com", "firstname": "T",
+                                          "lastname": str(i)}, at=at)
+    conn = connect(serve(world), page_size=100)
+    answered = _counting_searches(conn)
+    seen = Counter(r.external_id for p in conn.read("contacts", EPOCH) for r in p.records
+                   if isinstance(r, PersonRecord))
+    assert set(seen) == set(world.hubspot.table("contacts")) and max(seen.values()) == 1
+    assert 0 not in answered
+    assert len(answered) == (6 if later == 0 else 7)
 
 
 def test_ties_across_page_and_slice_boundaries(serve: Any) -> None:
