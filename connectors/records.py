@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -52,8 +53,10 @@ class CrmRecord(BaseModel):
     deleted: bool = False
     merged_into: str | None = None  # the surviving row's external id (same object)
 
-    @property
+    @cached_property
     def key(self) -> str:
+        """Made once per record (a page's write asks each record for it a dozen times); a
+        copy with another source, object or id must not be made with ``model_copy``."""
         return record_key(self.source, self.object, self.external_id)
 
     @field_validator("modstamp", "created_at")
@@ -183,8 +186,10 @@ class Malformed(BaseModel):
     payload: dict[str, Any]
     modstamp: datetime | None = None
 
-    @property
+    @cached_property
     def key(self) -> str:
+        """Made once per record (a page's write asks each record for it a dozen times); a
+        copy with another source, object or id must not be made with ``model_copy``."""
         return record_key(self.source, self.object, self.external_id)
 
 

@@ -61,9 +61,9 @@ def array_literal(values: Iterable[Any]) -> str:
     """PostgreSQL's text form of a one-dimensional array: ``{"a","b"}``, NULL for None."""
     values = list(values)
     if all(type(v) is str for v in values):  # a page's keys: quoted in one join when plain
-        joined = '","'.join(values)
-        if '"' not in joined and "\\" not in joined:
-            return '{"' + joined + '"}' if values else "{}"
+        plain = "".join(values)  # (the joined form always holds quotes: its separators)
+        if '"' not in plain and "\\" not in plain:
+            return '{"' + '","'.join(values) + '"}' if values else "{}"
     elif all(type(v) is int for v in values):  # ids: nothing to quote
         return "{" + ",".join(map(str, values)) + "}"
     return "{" + ",".join(

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import delete as sa_delete
@@ -73,6 +74,7 @@ class PageResult:
 
 
 Documents = dict[int, tuple[Serialized, str]]
+Columns = dict[int, tuple[Any, dict[str, Any]]]  # a record's model and column values
 Changed = tuple[str, AnyRecord, Serialized, str]  # key, record, document, its hash
 
 
@@ -143,8 +145,9 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
             malformed.pop(key, None)
     _quarantine(session, list(malformed.values()), list(latest), now)
     rows = [(key, rec) for key, rec in latest.items() if (rec.source, rec.object) not in ROWLESS]
-    facts, fresh = _changed_facts(session, [rec for rec in latest.values()
-                                            if (rec.source, rec.object) in ROWLESS], result)
+    facts, fresh, fact_columns = _changed_facts(
+        session, [rec for rec in latest.values() if (rec.source, rec.object) in ROWLESS],
+        result)
     stored = {r.key: r for r in session.execute(
         select(CrmRow.key, CrmRow.payload_hash, CrmRow.deleted, CrmRow.merged_into,
                CrmRow.person_id, CrmRow.modstamp)
@@ -170,7 +173,8 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
         else:
             identity.resolve(rec)
     # facts first: a new person's events are read from them (a HubSpot contact's history)
-    _upsert_entities(session, [*(rec for _, rec, _, _ in changed), *facts], fresh)
+    _upsert_entities(session, [*(rec for _, rec, _, _ in changed), *facts], fresh,
+                     fact_columns)
     events: list[dict[str, Any]] = []
 
     def settle(assigned: dict[str, int], new: set[int]) -> dict[int, dict[str, Any]]:
@@ -202,13 +206,15 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
 
 
 def _changed_facts(session: Session, facts: list[AnyRecord], result: PageResult
-                   ) -> tuple[list[AnyRecord], frozenset[str]]:
+                   ) -> tuple[list[AnyRecord], frozenset[str], Columns]:
     """The facts (see ``ROWLESS``) whose stored columns differ, counted as rows would be,
-    and the keys of those not stored at all."""
+    the keys of those not stored at all, and each fact's columns (by the record's identity),
+    which ``_upsert_entities`` writes without working them out again."""
     by_model: dict[Any, list[tuple[AnyRecord, dict[str, Any]]]] = {}
+    columns: Columns = {}
     for rec in facts:
-        model, values = _entity_values(rec)
-        if hasattr(model, "live"):
+        model, values = columns[id(rec)] = _entity_values(rec)
+        if _has_live(model):
             values["live"] = not rec.deleted
         by_model.setdefault(model, []).append((rec, values))
     out: list[AnyRecord] = []
@@ -231,7 +237,7 @@ def _changed_facts(session: Session, facts: list[AnyRecord], result: PageResult
             if change is not None:
                 setattr(result, change, getattr(result, change) + 1)
                 out.append(rec)
-    return out, frozenset(fresh)
+    return out, frozenset(fresh), columns
 
 
 def _change(rec: AnyRecord, row: Any, digest: str) -> str | None:
@@ -290,21 +296,23 @@ def _upsert_rows(session: Session, changed: list[Changed], stored: dict[str, Any
 
 
 def _upsert_entities(session: Session, records: list[AnyRecord],
-                     fresh: frozenset[str] = frozenset()) -> None:
+                     fresh: frozenset[str] = frozenset(), known: Columns | None = None
+                     ) -> None:
     """Keep the column tables in step with the rows (persons are handled by identity);
     ``fresh`` keys are known not to be stored yet, so they are inserted without a conflict
-    check."""
+    check; ``known`` holds columns already worked out, by the record's identity."""
     live: dict[Any, dict[str, dict[str, Any]]] = {}
     gone: dict[Any, list[str]] = {}
+    known = known or {}
     for rec in records:
         if isinstance(rec, PersonRecord):
             continue
-        model, values = _entity_values(rec)
+        model, values = known.get(id(rec)) or _entity_values(rec)
         if rec.deleted:
             gone.setdefault(model, []).append(rec.key)
             continue
         values = {"key": rec.key, **values}
-        if hasattr(model, "live"):
+        if _has_live(model):
             values["live"] = True
         live.setdefault(model, {})[rec.key] = values
     for model, by_key in live.items():
@@ -315,7 +323,7 @@ def _upsert_entities(session: Session, records: list[AnyRecord],
         upsert(session, table, [row for row in rows if row["key"] not in fresh],
                update=lambda excluded, names=names: {n: getattr(excluded, n) for n in names})
     for model, keys in gone.items():
-        if hasattr(model, "live"):
+        if _has_live(model):
             table = model.__table__
             session.execute(sa_update(table).where(among(session, table.c.key, keys))
                             .values(live=False))
@@ -350,6 +358,13 @@ def _quarantine(session: Session, bad: list[Malformed], good: list[str], now: da
              "first_seen": now, "last_seen": now} for rec in bad]
     upsert(session, Quarantined.__table__, rows,  # type: ignore[attr-defined]
             update=lambda excluded: {"reason": excluded.reason, "last_seen": excluded.last_seen})
+
+
+@cache
+def _has_live(model: Any) -> bool:
+    """Whether the table marks rows gone instead of deleting them (asked once per model: a
+    model class answers ``hasattr`` slowly, through its metaclass)."""
+    return hasattr(model, "live")
 
 
 def _entity_values(rec: AnyRecord) -> tuple[Any, dict[str, Any]]:

@@ -53,6 +53,8 @@ def _update_reason(excluded: Any) -> dict[str, Any]:
 def test_array_literal_quotes_what_postgresql_would_misread() -> None:
     assert array_literal(["a", 'b"c', "d\\e", None, 7]) == '{"a","b\\"c","d\\\\e",NULL,"7"}'
     assert array_literal([]) == "{}"
+    assert array_literal(["a", "b,c", "{d}"]) == '{"a","b,c","{d}"}'
+    assert array_literal(["a", 'b"c']) == '{"a","b\\"c"}'
     assert array_literal([3, 1, 20]) == "{3,1,20}"
 
 
