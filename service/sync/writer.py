@@ -145,13 +145,14 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
             malformed.pop(key, None)
     _quarantine(session, list(malformed.values()), list(latest), now)
     rows = [(key, rec) for key, rec in latest.items() if (rec.source, rec.object) not in ROWLESS]
-    facts, fresh, fact_columns = _changed_facts(
-        session, [rec for rec in latest.values() if (rec.source, rec.object) in ROWLESS],
-        result)
     stored = {r.key: r for r in session.execute(
         select(CrmRow.key, CrmRow.payload_hash, CrmRow.deleted, CrmRow.merged_into,
                CrmRow.person_id, CrmRow.modstamp)
         .where(among(session, CrmRow.key, [key for key, _ in rows])))}
+    unstored = {key for key, _ in rows if key not in stored}
+    facts, fresh, fact_columns = _changed_facts(
+        session, [rec for rec in latest.values() if (rec.source, rec.object) in ROWLESS],
+        result, unstored)
     changed: list[Changed] = []
     for key, rec in rows:
         payload, digest = (prepared.documents.get(id(rec)) if prepared else None
@@ -205,20 +206,31 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
     return result
 
 
-def _changed_facts(session: Session, facts: list[AnyRecord], result: PageResult
+def _changed_facts(session: Session, facts: list[AnyRecord], result: PageResult,
+                   unstored: set[str] | frozenset[str] = frozenset()
                    ) -> tuple[list[AnyRecord], frozenset[str], Columns]:
     """The facts (see ``ROWLESS``) whose stored columns differ, counted as rows would be,
     the keys of those not stored at all, and each fact's columns (by the record's identity),
-    which ``_upsert_entities`` writes without working them out again."""
+    which ``_upsert_entities`` writes without working them out again.
+
+    ``unstored`` are keys of the page's rows that are not stored: a fact of such a row (a
+    contact's property history) cannot be stored either, since a row and its facts are only
+    ever written together, so it is not looked up (on a first sync, none is)."""
     by_model: dict[Any, list[tuple[AnyRecord, dict[str, Any]]]] = {}
     columns: Columns = {}
+    out: list[AnyRecord] = []
+    fresh: set[str] = set()
     for rec in facts:
         model, values = columns[id(rec)] = _entity_values(rec)
         if _has_live(model):
             values["live"] = not rec.deleted
+        if _owner_key(rec) in unstored:
+            change = "deleted" if rec.deleted else "created"
+            setattr(result, change, getattr(result, change) + 1)
+            fresh.add(rec.key)
+            out.append(rec)
+            continue
         by_model.setdefault(model, []).append((rec, values))
-    out: list[AnyRecord] = []
-    fresh: set[str] = set()
     for model, pairs in by_model.items():
         table = model.__table__
         names = list(pairs[0][1])
@@ -238,6 +250,15 @@ def _changed_facts(session: Session, facts: list[AnyRecord], result: PageResult
                 setattr(result, change, getattr(result, change) + 1)
                 out.append(rec)
     return out, frozenset(fresh), columns
+
+
+def _owner_key(fact: AnyRecord) -> str | None:
+    """The row a fact belongs to: the contact whose history it is."""
+    if isinstance(fact, FieldChangeRecord):
+        return fact.record_key
+    if isinstance(fact, ActivityRecord):
+        return fact.person_key
+    return None
 
 
 def _change(rec: AnyRecord, row: Any, digest: str) -> str | None:

@@ -147,6 +147,9 @@ def test_hubspot_history_is_kept_in_its_tables_only_and_counted_as_rows_were(
     assert (changed["created"], changed["updated"]) == (0, 1)
     with unit_of_work(engine) as s:
         assert s.exec(select(FieldChange.old_value)).all() == ["NEW"]
+    # history without its contact in the page is looked up like any other
+    alone = _apply(engine, _history(old_value="LATER"))
+    assert (alone["created"], alone["updated"]) == (0, 1)
 
 
 def test_a_row_hashed_the_former_way_is_unchanged_by_the_same_record(engine: Engine) -> None:
