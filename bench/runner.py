@@ -191,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
                         help=f"where to write the JSON (default {RESULTS.name})")
     parser.add_argument("--sync-people", type=int, metavar="N",
                         help="the sync benchmark's sandbox size (its memory baseline: N/4)")
+    parser.add_argument("--one-instant", action="store_true",
+                        help="the sync benchmark's 1%% edits all at one instant (a bulk update)")
     parser.add_argument("--sync-target", action="append", metavar="LABEL",
                         help="sync only this object, e.g. salesforce.leads (repeatable)")
     args = parser.parse_args(argv)
@@ -200,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
                        sync_people=args.sync_people, sync_people_small=args.sync_people // 4)
     if args.sync_target:
         size = replace(size, extra={**size.extra, "sync_targets": tuple(args.sync_target)})
+    if args.one_instant:
+        size = replace(size, extra={**size.extra, "one_instant": True})
     return run_all(quick=args.quick, only=args.only, size=size, results_path=args.results,
                    use_postgres=not args.sqlite)
 
