@@ -151,6 +151,26 @@ def test_a_first_load_leaves_the_planner_the_real_row_counts(
     assert sync_engine.analyze_after_load(engine, runs["salesforce"].id or 0)
 
 
+def test_a_load_analyses_its_lookup_tables_while_it_runs(
+    engine: Engine, crm_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without statistics the planner reads the whole person table for each page's lookup
+    by email, growing with the load: a load analyses once early, not only at its end."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("ANALYZE is for PostgreSQL's planner")
+    from service.sync import engine as sync_engine
+
+    monkeypatch.setattr(sync_engine, "ANALYZE_AFTER_CREATED", 200)
+    monkeypatch.setattr(sync_engine, "analyze_after_load", lambda *_: False)  # not at the end
+    with engine.connect() as conn:
+        began = conn.exec_driver_sql("SELECT clock_timestamp()").scalar_one()
+    sync_both(engine, crm_settings)
+    with engine.connect() as conn:
+        analysed = conn.exec_driver_sql(
+            "SELECT relname FROM pg_stat_user_tables WHERE last_analyze > %s", (began,)).scalars()
+        assert set(sync_engine.ANALYZED) <= set(analysed)
+
+
 def test_a_failed_analyze_leaves_the_run_succeeded(
     engine: Engine, crm_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
