@@ -420,7 +420,6 @@ def _full_then_incremental(target: Target, world: World, env: dict[str, str], ct
             _check_run(full, target)
             runs["full"] = full
             runs["changed"] = change_some(world, target, CHANGED_SHARE,
-                                          seed=12 if one_instant else 11,
                                           one_instant=one_instant)
             ctx.log(f"sync: {target.label}: incremental after {runs['changed']:,} changes "
                     f"{how}")

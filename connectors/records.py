@@ -188,8 +188,7 @@ class Malformed(BaseModel):
 
     @cached_property
     def key(self) -> str:
-        """Made once per record (a page's write asks each record for it a dozen times); a
-        copy with another source, object or id must not be made with ``model_copy``."""
+        """As ``CrmRecord.key``: made once per record."""
         return record_key(self.source, self.object, self.external_id)
 
 

@@ -54,6 +54,7 @@ from metrics.facts import (
     MqlDay,
     MqlFact,
     WonCycleMonth,
+    clock_outcome_sql,
     ensure_fresh,
 )
 from metrics.models import Spend
@@ -448,11 +449,7 @@ def clock_outcomes(session: Session, start: datetime, end: datetime, *, version:
 
 def _clock_outcomes(session: Session, start: datetime, end: datetime, *, version: int | None,
                     now: datetime, group_by: GroupBy | None) -> Tallies:
-    outcome = case(
-        (col(ClockFact.state).in_(("met", "breached")), ClockFact.state),
-        (col(ClockFact.stopped_at).is_not(None),
-         case((col(ClockFact.stopped_at) <= ClockFact.due_at, "met"), else_="breached")),
-        (col(ClockFact.due_at) <= now, "breached"), else_="pending")
+    outcome = clock_outcome_sql(now)
     stmt = (select().select_from(ClockFact)
             .where(col(ClockFact.due_at) >= start, col(ClockFact.due_at) < end,
                    _clock_version(version)))

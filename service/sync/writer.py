@@ -68,6 +68,10 @@ class PageResult:
     touched_persons: set[int] = field(default_factory=set)
     settled: set[int] = field(default_factory=set)  # new persons stored complete already
 
+    def count(self, change: str) -> None:
+        """One more record under ``change`` (created, updated, deleted, merged)."""
+        setattr(self, change, getattr(self, change) + 1)
+
     def as_counts(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in
                 ("fetched", "created", "updated", "deleted", "merged", "quarantined")}
@@ -159,7 +163,7 @@ def apply_page(session: Session, records: Sequence[AnyRecord | Malformed],
                            ) or payload_of(rec)
         change = _change(rec, stored.get(key), digest)
         if change is not None:
-            setattr(result, change, getattr(result, change) + 1)
+            result.count(change)
             changed.append((key, rec, payload, digest))
     identity = IdentityResolver(session, now=now)
     persons = [(key, rec) for key, rec, _, _ in changed if isinstance(rec, PersonRecord)]
@@ -225,8 +229,7 @@ def _changed_facts(session: Session, facts: list[AnyRecord], result: PageResult,
         if _has_live(model):
             values["live"] = not rec.deleted
         if _owner_key(rec) in unstored:
-            change = "deleted" if rec.deleted else "created"
-            setattr(result, change, getattr(result, change) + 1)
+            result.count("deleted" if rec.deleted else "created")
             fresh.add(rec.key)
             out.append(rec)
             continue
@@ -247,13 +250,13 @@ def _changed_facts(session: Session, facts: list[AnyRecord], result: PageResult,
             else:
                 change = "deleted" if rec.deleted else "updated"
             if change is not None:
-                setattr(result, change, getattr(result, change) + 1)
+                result.count(change)
                 out.append(rec)
     return out, frozenset(fresh), columns
 
 
-def _owner_key(fact: AnyRecord) -> str | None:
-    """The row a fact belongs to: the contact whose history it is."""
+def _owner_key(fact: AnyRecord | Malformed) -> str | None:
+    """The row a fact belongs to: the person whose status change or activity it is."""
     if isinstance(fact, FieldChangeRecord):
         return fact.record_key
     if isinstance(fact, ActivityRecord):
@@ -354,12 +357,10 @@ def _referenced_persons(session: Session, records: Sequence[AnyRecord | Malforme
     """Persons whose history a page adds to (a status change, a deal, an activity)."""
     refs: set[str] = set()
     for rec in records:
-        if isinstance(rec, FieldChangeRecord):
-            refs.add(rec.record_key)
-        elif isinstance(rec, OpportunityRecord):
+        if isinstance(rec, OpportunityRecord):
             refs.update(rec.person_keys)
-        elif isinstance(rec, ActivityRecord) and rec.person_key:
-            refs.add(rec.person_key)
+        elif (owner := _owner_key(rec)) is not None:
+            refs.add(owner)
     if not refs:
         return set()
     found = session.exec(select(CrmRow.person_id).where(among(session, CrmRow.key, refs),
