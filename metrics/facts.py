@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -44,8 +45,10 @@ from sqlalchemy import (
     Engine,
     Index,
     Integer,
+    Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -319,16 +322,25 @@ def _active_version(session: Session) -> int | None:
                            .where(LeadDefinition.state == "active")).scalars().first()
 
 
+@cache
+def _freshness_query(active: bool) -> Select[Any]:
+    """Built once per shape, with the family and version bound at run time: building and
+    keying the statement cost more than running it."""
+    family = bindparam("family", type_=String)
+    wanted = (select(LeadDefinition.version).where(LeadDefinition.state == "active")
+              .limit(1).scalar_subquery() if active else bindparam("version", type_=Integer))
+    built = select(FactState.version).where(FactState.family == family)
+    return select(built.exists(), built.scalar_subquery(), wanted,
+                  select(FactChange.id).where(FactChange.family == family).exists())
+
+
 def _is_fresh(session: Session, family: Family,
               version: int | None | Literal["active"]) -> bool:
     """Built (for ``version``'s sourcing, for deals) with no marker left: one round trip,
     since every metric request asks."""
-    wanted = (select(LeadDefinition.version).where(LeadDefinition.state == "active")
-              .limit(1).scalar_subquery() if version == "active" else literal(version))
-    built = select(FactState.version).where(FactState.family == family)
-    row = session.execute(select(
-        built.exists(), built.scalar_subquery(), wanted,
-        select(FactChange.id).where(FactChange.family == family).exists())).one()
+    active = version == "active"
+    params = {"family": family} if active else {"family": family, "version": version}
+    row = session.execute(_freshness_query(active), params).one()
     is_built, basis, version_wanted, marked = row
     if not is_built or marked:
         return False

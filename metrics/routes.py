@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from metrics import service
 from metrics.definitions import METRICS
@@ -30,14 +30,16 @@ def list_metrics(_: Viewer) -> dict[str, Any]:
 
 
 @router.get("/metrics/{name}", responses={404: {"description": "unknown metric"}})
-def get_metric(name: str, session: SessionDep, principal: Viewer, start: Start = None,
-               end: End = None, group_by: GroupParam = None) -> dict[str, Any]:
+def get_metric(name: str, request: Request, session: SessionDep, principal: Viewer,
+               start: Start = None, end: End = None, group_by: GroupParam = None
+               ) -> dict[str, Any]:
     """One metric for the window ``[start, end)``, optionally grouped; the read is recorded
-    as evidence that the shared metrics are in use."""
+    (once an hour per metric and key) as evidence that the shared metrics are in use."""
     service.get_def(name)
     begin, finish = service.window(start, end)
     found = service.run(session, name, start=begin, end=finish, group_by=group_by)
-    record_metric_read(session, name, principal.name)
+    record_metric_read(session, name, principal.name,
+                       ledger=request.app.state.metric_reads)
     return service.shaped(name, found, start=begin, end=finish)
 
 

@@ -18,6 +18,7 @@ from metrics.prometheus import register_gauges
 from metrics.routes import router as metrics_router
 from service import observability
 from service.alignment.routes import router as alignment_router
+from service.alignment.service import ReadLedger
 from service.auth.routes import router as keys_router
 from service.dashboard import router as dashboard_router
 from service.db import create_db_engine
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine or create_db_engine(settings.database_url)
     app.state.metrics = observability.Metrics()
+    app.state.metric_reads = ReadLedger()
     observability.install(app, app.state.metrics)
     register_gauges(app.state.metrics.registry, app.state.engine)
     _install_error_handlers(app)
@@ -88,10 +90,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     def metrics() -> Any:
         return app.state.metrics.render()
 
-    for router in (keys_router, sync_router, persons_router, definitions_router,
-                   handoffs_router, commitments_router, directory_router,
-                   hubspot_webhooks_router, alignment_router, metrics_router,
-                   dashboard_router):
+    # the routers dashboards poll come first: a request's path is tried against each
+    # router's routes in turn (no two routers share a path)
+    for router in (metrics_router, handoffs_router, alignment_router, keys_router,
+                   sync_router, persons_router, definitions_router, commitments_router,
+                   directory_router, hubspot_webhooks_router, dashboard_router):
         app.include_router(router)
     return app
 

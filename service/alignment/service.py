@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sqlmodel import Session
 
 from service.alignment import repository
@@ -75,19 +76,54 @@ def add_response(session: Session, survey_id: int, *, team: str, answers: object
     return response
 
 
+class ReadLedger:
+    """The (metric, key) pairs this process has stored a read of in the current UTC hour.
+
+    The evidence only asks which metrics were read in the last 30 days, so a dashboard that
+    polls the same metric every few seconds needs one row an hour, not one per poll: the
+    other polls stay read-only (no evidence row, no write to commit). One ledger per app, so
+    that apps over different databases (tests) never suppress each other's rows; each worker
+    process keeps its own, so a read may be stored once per process and hour.
+    """
+
+    def __init__(self) -> None:
+        self._hour: dict[tuple[str, str], datetime] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _hour_of(at: datetime) -> datetime:
+        return at.replace(minute=0, second=0, microsecond=0)
+
+    def stored(self, metric: str, key_name: str, at: datetime) -> bool:
+        with self._lock:
+            return self._hour.get((metric, key_name)) == self._hour_of(at)
+
+    def note(self, metric: str, key_name: str, at: datetime) -> None:
+        with self._lock:
+            self._hour[(metric, key_name)] = self._hour_of(at)
+
+
 def record_metric_read(session: Session, metric: str, key_name: str, *,
-                       at: datetime | None = None) -> None:
+                       at: datetime | None = None, ledger: ReadLedger | None = None) -> bool:
     """Note that a shared metric was read; the metrics routes call this for known metrics.
 
+    With a ``ledger``, a read is stored only when none of that metric by that key was stored
+    in the hour (True when it is), and the ledger learns of it once the transaction commits.
     On PostgreSQL the read's transaction does not wait for its commit to reach the disk: a
     crash may forget the last moment's reads (and facts rebuilt in it, which the next read
-    rebuilds), which no evidence indicator notices, while every dashboard poll saves the
-    flush.
+    rebuilds), which no evidence indicator notices.
     """
+    at = at or utcnow()
+    if ledger is not None:
+        if ledger.stored(metric, key_name, at):
+            return False
+        event.listen(session, "after_commit",
+                     lambda _: ledger.note(metric, key_name, at), once=True)
     commit_without_flush(session)
     # a plain INSERT: the row is never read back, so the ORM's unit of work is not needed
     session.connection().execute(insert(MetricRead.__table__).values(  # type: ignore[attr-defined]
-        metric=metric, key_name=key_name, at=at or utcnow()))
+        metric=metric, key_name=key_name, at=at))
+    return True
 
 
 def _indicator(item: Indicator) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from metrics.models import Forecast
 from service.alignment.evidence import gather_facts
 from service.alignment.models import MetricRead
 from service.alignment.placement import EvidenceFacts
-from service.alignment.service import record_metric_read
+from service.alignment.service import ReadLedger, record_metric_read
 from service.crm.models import Opportunity, Owner
 from service.db import unit_of_work
 from service.sync.models import CrmRow
@@ -28,6 +28,7 @@ from tests.alignment.rows import (
 )
 
 DAY = timedelta(days=1)
+MINUTE = timedelta(minutes=1)
 
 
 def crm_person(session: Session, n: int, source: str, status: str | None, *,
@@ -167,3 +168,33 @@ def test_a_metric_read_is_stored_without_waiting_for_the_disk(engine: Engine) ->
                                                                 NOW - DAY)
         if engine.dialect.name == "postgresql":  # the setting ended with its transaction
             assert s.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+
+
+def test_a_metric_polled_all_hour_leaves_one_row_per_key(engine: Engine) -> None:
+    """A dashboard polling every few seconds: the first read of each metric by each key in
+    an hour is stored, the rest of the hour's polls write nothing."""
+    ledger = ReadLedger()
+    hour = NOW.replace(minute=0, second=0, microsecond=0)
+    reads = [("win-rate", "dashboard", hour), ("win-rate", "dashboard", hour + 59 * MINUTE),
+             ("cac", "dashboard", hour + MINUTE), ("win-rate", "sales-lead", hour + MINUTE),
+             ("win-rate", "dashboard", hour + 60 * MINUTE)]
+    stored = []
+    for metric, key, at in reads:
+        with unit_of_work(engine) as s:
+            stored.append(record_metric_read(s, metric, key, at=at, ledger=ledger))
+    assert stored == [True, False, True, True, True]
+    with Session(engine) as s:
+        rows = s.exec(select(MetricRead).order_by(MetricRead.id)).all()
+        assert [(r.metric, r.key_name, r.at) for r in rows] == [
+            (m, k, at) for (m, k, at), kept in zip(reads, stored, strict=True) if kept]
+
+
+def test_a_read_whose_transaction_rolled_back_is_stored_by_the_next(engine: Engine) -> None:
+    ledger = ReadLedger()
+    with Session(engine) as s:
+        assert record_metric_read(s, "win-rate", "dashboard", at=NOW, ledger=ledger)
+        s.rollback()
+    with unit_of_work(engine) as s:
+        assert record_metric_read(s, "win-rate", "dashboard", at=NOW + MINUTE, ledger=ledger)
+    with Session(engine) as s:
+        assert [r.at for r in s.exec(select(MetricRead)).all()] == [NOW + MINUTE]

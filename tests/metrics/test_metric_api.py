@@ -80,6 +80,15 @@ def test_answer_shape(api: TestClient, viewer: dict[str, str], world: World,
         assert session.exec(select(MetricRead.metric)).all() == ["sales-cycle-length"]
 
 
+def test_a_polled_metric_is_recorded_once_an_hour(api: TestClient, viewer: dict[str, str],
+                                                  world: World, engine: Engine) -> None:
+    for name in ("win-rate", "win-rate", "win-rate", "cac"):
+        assert api.get(f"/api/v1/metrics/{name}", params=JANUARY,
+                       headers=viewer).status_code == 200
+    with Session(engine) as session:
+        assert sorted(session.exec(select(MetricRead.metric)).all()) == ["cac", "win-rate"]
+
+
 def test_iso_datetimes_are_accepted(api: TestClient, viewer: dict[str, str],
                                     world: World) -> None:
     # 2026-01-01T05:00+05:00 is midnight UTC: the same window as the dates
