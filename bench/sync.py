@@ -9,8 +9,8 @@ in this process, as a remote CRM would) competes for the CPU as it would in prod
 
 A full read goes through HubSpot's list endpoint (as dlt's does), so the search limit
 touches only the incremental runs. The sandbox's enforcement of it is switched off here, but
-the connector still spaces its searches at four a second (HubSpot's published limit), so a
-HubSpot incremental run costs at least a quarter second per search after its first.
+the connector still keeps to four searches in any rolling second (under HubSpot's published
+five), so a HubSpot incremental run of more than four searches waits for the window.
 
 The incremental run follows 1% of the rows edited each at its own millisecond (reps between
 two syncs); with ``--one-instant``, all at one instant instead (a bulk update, which

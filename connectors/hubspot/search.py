@@ -114,8 +114,11 @@ def sliced_search(
         last = results[-1]
         if window.operator == "EQ":
             window = _Window(window.lower, "EQ", id_floor=str(last.get("id")))
-        elif row_ms(last, prop) > window.lower:
-            window = _Window(lower=row_ms(last, prop))
+        elif (last_ms := row_ms(last, prop)) > window.lower \
+                and row_ms(results[0], prop) != last_ms:
+            window = _Window(lower=last_ms)
         else:
-            # a whole slice at one instant: walk that instant by id, from its first row
-            window = _Window(window.lower, "EQ", id_floor="0")
+            # a whole page at one instant: a search from it would answer a page at it again
+            # (or the same page, from the window's own lower bound), so walk that instant by
+            # id, from its first row
+            window = _Window(max(last_ms, window.lower), "EQ", id_floor="0")

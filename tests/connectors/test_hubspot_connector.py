@@ -346,6 +346,33 @@ def test_an_instant_walked_to_its_end_spends_no_search_on_an_empty_answer(
     assert len(answered) == (6 if later == 0 else 7)
 
 
+def test_a_bulk_update_after_the_cursor_is_walked_by_id_at_once(serve: Any) -> None:
+    """A page from the cursor all at one later instant: the walk of that instant by id
+    starts with the next search, not after a search from the instant answering it again."""
+    world = contacts_world(50, stamps=1)
+    bulk = T0 + timedelta(minutes=10)
+    for i in range(250):
+        world.hubspot.insert("contacts", {"email": f"bulk{i}@example.com", "firstname": "B",
+                                          "lastname": str(i)}, at=bulk)
+    conn = connect(serve(world), page_size=100)
+    answered = _counting_searches(conn)
+    cursor = Cursor(str(int((T0 + timedelta(minutes=5)).timestamp() * 1000)), "0")
+    seen = Counter(r.external_id for p in conn.read("contacts", cursor) for r in p.records
+                   if isinstance(r, PersonRecord))
+    bulked = {rid for rid, r in world.hubspot.table("contacts").items() if r["updatedAt"] == bulk}
+    assert set(seen) == bulked and max(seen.values()) == 1
+    # from the cursor (100 at the instant), then the instant by id: 100, 100, 50
+    assert answered == [100, 100, 100, 50]
+
+
+def test_searches_stay_under_hubspots_five_a_second(serve: Any) -> None:
+    """The sandbox answers a sixth search within a second with 429, as HubSpot does."""
+    conn = connect(serve(contacts_world(10, stamps=10)), page_size=1)
+    pages = list(conn.read("contacts", EPOCH))
+    assert sum(len(p.records) for p in pages) >= 10  # ten searches at least, one row each
+    assert conn.client.rate_limited == 0
+
+
 def test_ties_across_page_and_slice_boundaries(serve: Any) -> None:
     world = contacts_world(31, stamps=10)
     server = serve(world)
