@@ -252,6 +252,13 @@ def _tally(session: Session, stmt: Select[Any], key: Expr | None, dims: Sequence
     subquery and grouped outside it, so a grouped expression (an ``EXISTS``, a ``CASE``) is
     one column on every database.
     """
+    outer = _tally_statement(stmt, key, dims, measures, inputs)
+    return _fold(session.execute(outer), key is not None, len(dims), list(measures))
+
+
+def _tally_statement(stmt: Select[Any], key: Expr | None, dims: Sequence[Expr],
+                     measures: Mapping[str, Measure], inputs: Mapping[str, Expr] | None
+                     ) -> Select[Any]:
     columns = ([key.label("k")] if key is not None else [])
     columns += [dim.label(f"d{i}") for i, dim in enumerate(dims)]
     columns += [expr.label(name) for name, expr in (inputs or {}).items()]
@@ -259,18 +266,20 @@ def _tally(session: Session, stmt: Select[Any], key: Expr | None, dims: Sequence
     groups = ([rows.c.k] if key is not None else []) + [rows.c[f"d{i}"] for i in range(len(dims))]
     outer = select(*groups, *(measure(rows.c) for measure in measures.values())
                    ).select_from(rows)
-    if groups:
-        outer = outer.group_by(*groups)
+    return outer.group_by(*groups) if groups else outer
+
+
+def _fold(rows: Any, keyed: bool, dims: int, measures: Sequence[str]) -> Tallies:
     out: Tallies = {}
-    for row in session.execute(outer):
+    start = 1 if keyed else 0
+    for row in rows:
         values = tuple(row)
-        group = str(values[0]) if key is not None else ""
-        start = 1 if key is not None else 0
-        dim = values[start:start + len(dims)]
+        group = str(values[0]) if keyed else ""
+        dim = values[start:start + dims]
         tally = out.get(group)
         if tally is None:  # not setdefault: a Counter per row adds up over thousands of rows
             tally = out[group] = Counter()
-        for name, value in zip(measures, values[start + len(dims):], strict=True):
+        for name, value in zip(measures, values[start + dims:], strict=True):
             tally[(name, *dim)] += _number(value)
     return out
 
@@ -592,16 +601,39 @@ def _summed(column: str) -> Measure:
     return lambda c: func.coalesce(func.sum(c[column]), 0)
 
 
+_DAY_MEASURES: dict[str, Measure] = {"n": _summed("n"), "amount": _summed("amount")}
+_DAY_TALLIES: dict[tuple[str | None, bool, bool], Select[Any]] = {}
+
+
+def _deal_day_tally(group_by: GroupBy | None, *, bounded: bool, won_only: bool
+                    ) -> Select[Any]:
+    """The daily counts' tally for one shape, built once with its dates bound at run time:
+    every dashboard poll of win rate or cost of sales asks it, and building and keying the
+    statement cost more than running it."""
+    shape = (group_by, bounded, won_only)
+    stmt = _DAY_TALLIES.get(shape)
+    if stmt is None:
+        rows = select().select_from(DealDay).where(
+            col(DealDay.close_date) < bindparam("closed_before", type_=Date))
+        if bounded:
+            rows = rows.where(col(DealDay.close_date) >= bindparam("closed_from", type_=Date))
+        if won_only:
+            rows = rows.where(DealDay.is_won)
+        key = None if group_by is None else getattr(DealDay, group_by)
+        stmt = _DAY_TALLIES[shape] = _tally_statement(
+            rows, key, [DealDay.is_won], _DAY_MEASURES, {"n": DealDay.n, "amount": DealDay.amount})
+    return stmt
+
+
 def deals_closed(session: Session, *, closed_from: date | None, closed_before: date,
                  group_by: GroupBy | None, won_only: bool = False) -> Tallies:
     """``("n" | "amount", is_won)`` over live deals closed in ``[closed_from,
     closed_before)``; grouped by nothing, segment or team, the daily counts answer."""
     if group_by in (None, "segment", "team"):
-        stmt = _deal_days(session, closed_from, closed_before, won_only=won_only)
-        key = None if group_by is None else getattr(DealDay, group_by)
-        return _tally(session, stmt, key, [DealDay.is_won],
-                      {"n": _summed("n"), "amount": _summed("amount")},
-                      {"n": DealDay.n, "amount": DealDay.amount})
+        ensure_fresh(session, "deals")
+        stmt = _deal_day_tally(group_by, bounded=closed_from is not None, won_only=won_only)
+        params = {"closed_before": closed_before, "closed_from": closed_from}
+        return _fold(session.execute(stmt, params), group_by is not None, 1, list(_DAY_MEASURES))
     stmt = _deals(session).where(_live_closed(closed_from, closed_before, won_only=won_only))
     stmt, key = _deal_facet(stmt, group_by)
     return _tally(session, stmt, key, [DealFact.is_won], {"n": count, "amount": amount},

@@ -98,6 +98,20 @@ def test_iso_datetimes_are_accepted(api: TestClient, viewer: dict[str, str],
     assert (r.json()["value"], r.json()["start"]) == (0.75, "2026-01-01T00:00:00Z")
 
 
+def test_each_window_gets_its_own_answer(api: TestClient, viewer: dict[str, str],
+                                        world: World) -> None:
+    """The daily-count statements are built once and reused with each request's dates."""
+    def win_rate(params: dict[str, str]) -> tuple[object, object]:
+        body = api.get("/api/v1/metrics/win-rate", headers=viewer, params=params).json()
+        return body["value"], body["count"]
+
+    assert win_rate(JANUARY) == (0.75, 4)
+    assert win_rate({"start": "2026-02-01", "end": "2026-03-01"}) == (1.0, 1)  # O7
+    assert win_rate({"start": "2026-03-01", "end": "2026-04-01"}) == (None, 0)
+    assert win_rate({"start": "2025-12-01", "end": "2026-02-01"}) == (0.8, 5)  # and O8
+    assert win_rate({"start": "2026-01-13", "end": "2026-01-21"}) == (0.5, 2)  # O3, O1
+
+
 def test_default_window_is_the_last_90_days(api: TestClient, viewer: dict[str, str]) -> None:
     body = api.get("/api/v1/metrics/win-rate", headers=viewer).json()
     start, end = (datetime.fromisoformat(body[k]) for k in ("start", "end"))
