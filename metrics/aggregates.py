@@ -563,9 +563,34 @@ def mql_days(session: Session, start: datetime, end: datetime, *, version: int |
                   {"n": MqlDay.n} if fact is MqlDay else None)
 
 
+_MQL_DAY_COUNTS: dict[bool, Select[Any]] = {}
+
+
+def _mql_day_count(every_version: bool) -> Select[Any]:
+    """The daily MQL counts' tally, built once per shape with its days and version bound at
+    run time (cost per MQL asks it on every poll)."""
+    stmt = _MQL_DAY_COUNTS.get(every_version)
+    if stmt is None:
+        rows = select().select_from(MqlDay).where(
+            col(MqlDay.day) >= bindparam("first_day", type_=Date),
+            col(MqlDay.day) < bindparam("end_day", type_=Date),
+            true() if every_version else MqlDay.definition_version == bindparam("version"))
+        stmt = _MQL_DAY_COUNTS[every_version] = _tally_statement(
+            rows, None, [MqlDay.definition_version], {"n": _mqls(MqlDay)}, {"n": MqlDay.n})
+    return stmt
+
+
 def mql_count(session: Session, start: datetime, end: datetime, *,
               version: int | None) -> Tallies:
     """``("n", version)``: MQL events in the window."""
+    days = _whole_days(start, end)
+    if days is not None:
+        ensure_fresh(session, "mqls")
+        every = version is ALL_VERSIONS
+        params: dict[str, Any] = {"first_day": days[0], "end_day": days[1]}
+        if not every:
+            params["version"] = version
+        return _fold(session.execute(_mql_day_count(every), params), False, 1, ["n"])
     stmt, fact, _ = _mql_rows(session, start, end, version)
     return _tally(session, stmt, None, [fact.definition_version], {"n": _mqls(fact)},
                   {"n": MqlDay.n} if fact is MqlDay else None)

@@ -37,10 +37,12 @@ def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
         yield items[i:i + CHUNK]
 
 
+_ACTIVE_VERSION = select(LeadDefinition.version).where(LeadDefinition.state == "active")
+
+
 def active_version(session: Session) -> int | None:
     """The active definition's version; None means MQL events of every version count."""
-    return session.exec(select(LeadDefinition.version)
-                        .where(LeadDefinition.state == "active")).first()
+    return session.exec(_ACTIVE_VERSION).first()  # one statement object: keyed once
 
 
 @dataclass
