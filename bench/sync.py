@@ -158,6 +158,7 @@ def _sync_once(engine: Any, settings: Any, target: Target, *, full: bool) -> dic
 def task_dlt(target: Target, env: dict[str, str], url: str, workdir: str) -> dict[str, Any]:
     """dlt's generic REST API source configured for the same endpoint and fields."""
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")  # not a warning per empty history table
     os.environ["DLT_DATA_DIR"] = workdir
     os.environ["DLT_PROJECT_DIR"] = workdir
     if env["TRUCE_SALESFORCE_CA_BUNDLE"]:
@@ -181,8 +182,12 @@ def task_dlt(target: Target, env: dict[str, str], url: str, workdir: str) -> dic
 
 def _dlt_config(target: Target, env: dict[str, str]) -> dict[str, Any]:
     if target.source == "hubspot":
+        from connectors.hubspot.connector import HISTORY_BATCH_SIZE
+        from connectors.hubspot.history import HISTORY_PROPERTIES
         from connectors.hubspot.mapping import properties_for
 
+        # the same list calls the connector makes: the same properties, the history of the
+        # tracked ones and the company links, 50 rows a call (HubSpot's cap with history)
         return {
             "client": {
                 "base_url": env["TRUCE_HUBSPOT_BASE_URL"].rstrip("/") + "/",
@@ -194,8 +199,11 @@ def _dlt_config(target: Target, env: dict[str, str]) -> dict[str, Any]:
             "resources": [{
                 "name": target.stream,
                 "endpoint": {"path": f"crm/v3/objects/{target.stream}", "data_selector": "results",
-                             "params": {"limit": 100,
-                                        "properties": ",".join(properties_for(target.stream))}},
+                             "params": {
+                                 "limit": HISTORY_BATCH_SIZE,
+                                 "properties": ",".join(properties_for(target.stream)),
+                                 "propertiesWithHistory": ",".join(HISTORY_PROPERTIES),
+                                 "associations": "companies"}},
             }],
         }
     from connectors.salesforce.streams import BY_NAME, SYSTEM_FIELDS, build_soql, plan
