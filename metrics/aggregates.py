@@ -657,7 +657,9 @@ def deals_closed(session: Session, *, closed_from: date | None, closed_before: d
     if group_by in (None, "segment", "team"):
         ensure_fresh(session, "deals")
         stmt = _deal_day_tally(group_by, bounded=closed_from is not None, won_only=won_only)
-        params = {"closed_before": closed_before, "closed_from": closed_from}
+        params = {"closed_before": closed_before}
+        if closed_from is not None:
+            params["closed_from"] = closed_from
         return _fold(session.execute(stmt, params), group_by is not None, 1, list(_DAY_MEASURES))
     stmt = _deals(session).where(_live_closed(closed_from, closed_before, won_only=won_only))
     stmt, key = _deal_facet(stmt, group_by)
