@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -246,19 +248,42 @@ def amount(c: Any) -> Expr:
 def _tally(session: Session, stmt: Select[Any], key: Expr | None, dims: Sequence[Expr],
            measures: Mapping[str, Measure], inputs: Mapping[str, Expr] | None = None
            ) -> Tallies:
-    """Group ``stmt``'s rows by ``key`` and ``dims``; fold each group's measures into tallies.
+    """Group ``stmt``'s rows by ``key`` and ``dims``; fold each group's measures into tallies."""
+    return _prepare(stmt, key, dims, measures, inputs).run(session)
 
-    The row expressions (key, dimensions, ``inputs`` the measures read) are computed in a
+
+@dataclass(frozen=True)
+class Prepared:
+    """A tally's statement and how its rows fold: built once, with bound parameters, where
+    every dashboard poll asks it (building and keying a statement costs more than running
+    it)."""
+
+    stmt: Select[Any]
+    keyed: bool
+    dims: int
+    measures: tuple[str, ...]
+
+    def run(self, session: Session, params: Mapping[str, Any] | None = None) -> Tallies:
+        out: Tallies = {}
+        start = 1 if self.keyed else 0
+        for row in session.execute(self.stmt, dict(params or {})):
+            values = tuple(row)
+            group = str(values[0]) if self.keyed else ""
+            dim = values[start:start + self.dims]
+            tally = out.get(group)
+            if tally is None:  # not setdefault: a Counter per row adds up over many rows
+                tally = out[group] = Counter()
+            for name, value in zip(self.measures, values[start + self.dims:], strict=True):
+                tally[(name, *dim)] += _number(value)
+        return out
+
+
+def _prepare(stmt: Select[Any], key: Expr | None, dims: Sequence[Expr],
+             measures: Mapping[str, Measure], inputs: Mapping[str, Expr] | None = None
+             ) -> Prepared:
+    """The row expressions (key, dimensions, ``inputs`` the measures read) are computed in a
     subquery and grouped outside it, so a grouped expression (an ``EXISTS``, a ``CASE``) is
-    one column on every database.
-    """
-    outer = _tally_statement(stmt, key, dims, measures, inputs)
-    return _fold(session.execute(outer), key is not None, len(dims), list(measures))
-
-
-def _tally_statement(stmt: Select[Any], key: Expr | None, dims: Sequence[Expr],
-                     measures: Mapping[str, Measure], inputs: Mapping[str, Expr] | None
-                     ) -> Select[Any]:
+    one column on every database."""
     columns = ([key.label("k")] if key is not None else [])
     columns += [dim.label(f"d{i}") for i, dim in enumerate(dims)]
     columns += [expr.label(name) for name, expr in (inputs or {}).items()]
@@ -266,22 +291,8 @@ def _tally_statement(stmt: Select[Any], key: Expr | None, dims: Sequence[Expr],
     groups = ([rows.c.k] if key is not None else []) + [rows.c[f"d{i}"] for i in range(len(dims))]
     outer = select(*groups, *(measure(rows.c) for measure in measures.values())
                    ).select_from(rows)
-    return outer.group_by(*groups) if groups else outer
-
-
-def _fold(rows: Any, keyed: bool, dims: int, measures: Sequence[str]) -> Tallies:
-    out: Tallies = {}
-    start = 1 if keyed else 0
-    for row in rows:
-        values = tuple(row)
-        group = str(values[0]) if keyed else ""
-        dim = values[start:start + dims]
-        tally = out.get(group)
-        if tally is None:  # not setdefault: a Counter per row adds up over thousands of rows
-            tally = out[group] = Counter()
-        for name, value in zip(measures, values[start + dims:], strict=True):
-            tally[(name, *dim)] += _number(value)
-    return out
+    return Prepared(outer.group_by(*groups) if groups else outer, key is not None, len(dims),
+                    tuple(measures))
 
 
 def merge(*parts: Tallies) -> Tallies:
@@ -563,21 +574,16 @@ def mql_days(session: Session, start: datetime, end: datetime, *, version: int |
                   {"n": MqlDay.n} if fact is MqlDay else None)
 
 
-_MQL_DAY_COUNTS: dict[bool, Select[Any]] = {}
-
-
-def _mql_day_count(every_version: bool) -> Select[Any]:
-    """The daily MQL counts' tally, built once per shape with its days and version bound at
-    run time (cost per MQL asks it on every poll)."""
-    stmt = _MQL_DAY_COUNTS.get(every_version)
-    if stmt is None:
-        rows = select().select_from(MqlDay).where(
-            col(MqlDay.day) >= bindparam("first_day", type_=Date),
-            col(MqlDay.day) < bindparam("end_day", type_=Date),
-            true() if every_version else MqlDay.definition_version == bindparam("version"))
-        stmt = _MQL_DAY_COUNTS[every_version] = _tally_statement(
-            rows, None, [MqlDay.definition_version], {"n": _mqls(MqlDay)}, {"n": MqlDay.n})
-    return stmt
+@cache
+def _mql_day_count(every_version: bool) -> Prepared:
+    """The daily MQL counts' tally, its days and version bound at run time (cost per MQL
+    asks it on every poll)."""
+    rows = select().select_from(MqlDay).where(
+        col(MqlDay.day) >= bindparam("first_day", type_=Date),
+        col(MqlDay.day) < bindparam("end_day", type_=Date),
+        true() if every_version else MqlDay.definition_version == bindparam("version"))
+    return _prepare(rows, None, [MqlDay.definition_version], {"n": _mqls(MqlDay)},
+                    {"n": MqlDay.n})
 
 
 def mql_count(session: Session, start: datetime, end: datetime, *,
@@ -590,7 +596,7 @@ def mql_count(session: Session, start: datetime, end: datetime, *,
         params: dict[str, Any] = {"first_day": days[0], "end_day": days[1]}
         if not every:
             params["version"] = version
-        return _fold(session.execute(_mql_day_count(every), params), False, 1, ["n"])
+        return _mql_day_count(every).run(session, params)
     stmt, fact, _ = _mql_rows(session, start, end, version)
     return _tally(session, stmt, None, [fact.definition_version], {"n": _mqls(fact)},
                   {"n": MqlDay.n} if fact is MqlDay else None)
@@ -612,42 +618,35 @@ def _live_closed(closed_from: date | None, closed_before: date, *, won_only: boo
     return and_(*conditions)
 
 
-def _deal_days(session: Session, closed_from: date | None, closed_before: date, *,
-               won_only: bool) -> Select[Any]:
-    """The daily counts of the live deals closed in ``[closed_from, closed_before)``."""
-    ensure_fresh(session, "deals")
-    stmt = select().select_from(DealDay).where(col(DealDay.close_date) < closed_before)
-    if closed_from is not None:
-        stmt = stmt.where(col(DealDay.close_date) >= closed_from)
+def _deal_days(*, bounded: bool, won_only: bool) -> Select[Any]:
+    """The daily counts of the live deals closed in ``[:closed_from, :closed_before)``
+    (from the beginning unless ``bounded``); see :func:`_day_params`."""
+    stmt = select().select_from(DealDay).where(
+        col(DealDay.close_date) < bindparam("closed_before", type_=Date))
+    if bounded:
+        stmt = stmt.where(col(DealDay.close_date) >= bindparam("closed_from", type_=Date))
     return stmt.where(DealDay.is_won) if won_only else stmt
+
+
+def _day_params(closed_from: date | None, closed_before: date) -> dict[str, date]:
+    params = {"closed_before": closed_before}
+    if closed_from is not None:
+        params["closed_from"] = closed_from
+    return params
 
 
 def _summed(column: str) -> Measure:
     return lambda c: func.coalesce(func.sum(c[column]), 0)
 
 
-_DAY_MEASURES: dict[str, Measure] = {"n": _summed("n"), "amount": _summed("amount")}
-_DAY_TALLIES: dict[tuple[str | None, bool, bool], Select[Any]] = {}
-
-
-def _deal_day_tally(group_by: GroupBy | None, *, bounded: bool, won_only: bool
-                    ) -> Select[Any]:
-    """The daily counts' tally for one shape, built once with its dates bound at run time:
-    every dashboard poll of win rate or cost of sales asks it, and building and keying the
-    statement cost more than running it."""
-    shape = (group_by, bounded, won_only)
-    stmt = _DAY_TALLIES.get(shape)
-    if stmt is None:
-        rows = select().select_from(DealDay).where(
-            col(DealDay.close_date) < bindparam("closed_before", type_=Date))
-        if bounded:
-            rows = rows.where(col(DealDay.close_date) >= bindparam("closed_from", type_=Date))
-        if won_only:
-            rows = rows.where(DealDay.is_won)
-        key = None if group_by is None else getattr(DealDay, group_by)
-        stmt = _DAY_TALLIES[shape] = _tally_statement(
-            rows, key, [DealDay.is_won], _DAY_MEASURES, {"n": DealDay.n, "amount": DealDay.amount})
-    return stmt
+@cache
+def _deal_day_tally(group_by: GroupBy | None, bounded: bool, won_only: bool) -> Prepared:
+    """``("n" | "amount", is_won)`` from the daily counts, per shape (win rate and cost of
+    sales ask it on every poll)."""
+    key = None if group_by is None else getattr(DealDay, group_by)
+    return _prepare(_deal_days(bounded=bounded, won_only=won_only), key, [DealDay.is_won],
+                    {"n": _summed("n"), "amount": _summed("amount")},
+                    {"n": DealDay.n, "amount": DealDay.amount})
 
 
 def deals_closed(session: Session, *, closed_from: date | None, closed_before: date,
@@ -656,11 +655,8 @@ def deals_closed(session: Session, *, closed_from: date | None, closed_before: d
     closed_before)``; grouped by nothing, segment or team, the daily counts answer."""
     if group_by in (None, "segment", "team"):
         ensure_fresh(session, "deals")
-        stmt = _deal_day_tally(group_by, bounded=closed_from is not None, won_only=won_only)
-        params = {"closed_before": closed_before}
-        if closed_from is not None:
-            params["closed_from"] = closed_from
-        return _fold(session.execute(stmt, params), group_by is not None, 1, list(_DAY_MEASURES))
+        tally = _deal_day_tally(group_by, closed_from is not None, won_only)
+        return tally.run(session, _day_params(closed_from, closed_before))
     stmt = _deals(session).where(_live_closed(closed_from, closed_before, won_only=won_only))
     stmt, key = _deal_facet(stmt, group_by)
     return _tally(session, stmt, key, [DealFact.is_won], {"n": count, "amount": amount},
@@ -741,12 +737,13 @@ def new_customers(session: Session, *, first_day: date, end_day: date) -> int:
 def won_by_day(session: Session, *, closed_from: date, closed_before: date,
                by_segment: bool, by_team: bool) -> Tallies:
     """``("amount", close_date, segment | None, team | None)``: live won revenue per day."""
-    stmt = _deal_days(session, closed_from, closed_before, won_only=True)
+    ensure_fresh(session, "deals")
     facets: list[GroupBy] = [f for f, wanted in (("segment", by_segment), ("team", by_team))
                              if wanted]
     dims: list[Expr] = [DealDay.close_date, *(getattr(DealDay, f) for f in facets)]
-    found = _tally(session, stmt, None, dims, {"amount": _summed("amount")},
-                   {"amount": DealDay.amount}).get("", Counter())
+    found = _prepare(_deal_days(bounded=True, won_only=True), None, dims,
+                     {"amount": _summed("amount")}, {"amount": DealDay.amount}
+                     ).run(session, _day_params(closed_from, closed_before)).get("", Counter())
     out: Counter[Hashable] = Counter()
     for (name, day, *keys), total in found.items():
         named = dict(zip(facets, keys, strict=True))

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from metrics import formulas, repository
+from metrics.facts import active_version
 from metrics.formulas import MetricValue
 from metrics.query import Facets, MetricAnswer, MetricQuery, answer, midnight
 from metrics.records import (
@@ -38,7 +39,7 @@ def with_stats(result: MetricValue, **extra: Any) -> MetricValue:
 
 
 def lead_acceptance_rate(q: MetricQuery) -> MetricAnswer:
-    version = repository.active_version(q.session)
+    version = active_version(q.session)
     records = repository.handoffs(q.session, q.start, q.end, states=("accepted", "rejected"),
                                   version=version, pending=True)
 
@@ -52,7 +53,7 @@ def lead_acceptance_rate(q: MetricQuery) -> MetricAnswer:
 
 
 def rejection_reasons(q: MetricQuery) -> MetricAnswer:
-    version = repository.active_version(q.session)
+    version = active_version(q.session)
     records = repository.handoffs(q.session, q.start, q.end, states=("rejected",),
                                   version=version)
 
@@ -68,7 +69,7 @@ def rejection_reasons(q: MetricQuery) -> MetricAnswer:
 
 
 def funnel_conversion(q: MetricQuery) -> MetricAnswer:
-    version = repository.active_version(q.session)
+    version = active_version(q.session)
     records = repository.mql_cohort(q.session, q.start, q.end, version=version)
 
     def reduce(rs: Sequence[MqlRecord]) -> MetricValue:
@@ -81,7 +82,7 @@ def _duration(kind: str) -> Callable[[MetricQuery], MetricAnswer]:
     """Time to accept and time to first touch differ only in the clock they read."""
 
     def compute(q: MetricQuery) -> MetricAnswer:
-        version = repository.active_version(q.session)
+        version = active_version(q.session)
         records = [r for r in repository.clocks(q.session, q.start, q.end, kind=kind,
                                                 by="stopped", version=version, now=q.now)
                    if r.business_minutes is not None and r.calendar_minutes is not None]
@@ -100,7 +101,7 @@ time_to_first_touch = _duration("first_touch")
 
 
 def sla_compliance(q: MetricQuery) -> MetricAnswer:
-    version = repository.active_version(q.session)
+    version = active_version(q.session)
     records = repository.clocks(q.session, q.start, q.end, kind=None, by="due",
                                 version=version, now=q.now)
 
@@ -179,7 +180,7 @@ def cac(q: MetricQuery) -> MetricAnswer:
 
 
 def cost_per_mql(q: MetricQuery) -> MetricAnswer:
-    version = repository.active_version(q.session)
+    version = active_version(q.session)
     spend = [s for s in repository.spend(q.session, q.first_day, q.end_day)
              if s.team == "marketing"]
     mqls = repository.mql_cohort(q.session, q.start, q.end, version=version)
@@ -208,7 +209,7 @@ def pipeline_velocity(q: MetricQuery) -> MetricAnswer:
 
 
 def marketing_sourced_share(q: MetricQuery) -> MetricAnswer:
-    version = repository.active_version(q.session)
+    version = active_version(q.session)
     records = _won(q, sourcing=True, version=version)
 
     def reduce(rs: Sequence[DealRecord]) -> MetricValue:
@@ -251,7 +252,7 @@ def commitment_reduce(rs: Sequence[CommitmentRecord]) -> MetricValue:
 
 
 def mql_commitment_attainment(q: MetricQuery) -> MetricAnswer:
-    version = repository.active_version(q.session)
+    version = active_version(q.session)
     commitments = repository.commitments(q.session, q.first_day, q.end_day)
     records, versions = [], []
     for c in commitments:

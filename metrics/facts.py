@@ -317,9 +317,14 @@ def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _active_version(session: Session) -> int | None:
-    return session.execute(select(LeadDefinition.version)
-                           .where(LeadDefinition.state == "active")).scalars().first()
+_ACTIVE_VERSION = select(LeadDefinition.version).where(LeadDefinition.state == "active")
+
+
+def active_version(session: Session) -> int | None:
+    """The active definition's version; None means MQL events of every version count.
+
+    One statement object, so it is keyed once: metric requests ask it on every poll."""
+    return session.execute(_ACTIVE_VERSION).scalars().first()
 
 
 @cache
@@ -327,8 +332,8 @@ def _freshness_query(active: bool) -> Select[Any]:
     """Built once per shape, with the family and version bound at run time: building and
     keying the statement cost more than running it."""
     family = bindparam("family", type_=String)
-    wanted = (select(LeadDefinition.version).where(LeadDefinition.state == "active")
-              .limit(1).scalar_subquery() if active else bindparam("version", type_=Integer))
+    wanted = (_ACTIVE_VERSION.limit(1).scalar_subquery() if active
+              else bindparam("version", type_=Integer))
     built = select(FactState.version).where(FactState.family == family)
     return select(built.exists(), built.scalar_subquery(), wanted,
                   select(FactChange.id).where(FactChange.family == family).exists())
@@ -422,7 +427,7 @@ def refresh(session: Session, *, families: tuple[Family, ...] = FAMILIES,
     """Rebuild the families from their tables, consuming their markers first (so a change
     committed during the rebuild leaves a marker for the next one). The bench calls this
     after loading; requests call it through ``ensure_fresh``."""
-    basis = _active_version(session) if version == "active" else version
+    basis = active_version(session) if version == "active" else version
     for family in families:
         session.execute(delete(FactChange).where(FactChange.family == family))
         if _postgres(session):  # later writes in this transaction must mark the family again

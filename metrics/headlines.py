@@ -18,6 +18,7 @@ from typing import Any
 
 from metrics import aggregates, compute, formulas, repository
 from metrics.aggregates import Tallies
+from metrics.facts import active_version
 from metrics.formulas import MetricValue
 from metrics.query import MetricAnswer, MetricQuery, answer, midnight
 from metrics.records import CommitmentRecord, ForecastRecord
@@ -78,7 +79,7 @@ def _versions(tallies: Tallies, position: int) -> set[int | None]:
 
 def lead_acceptance_rate(q: MetricQuery) -> MetricAnswer:
     tallies = aggregates.handoffs(q.session, q.start, q.end, states=("accepted", "rejected"),
-                                  version=repository.active_version(q.session),
+                                  version=active_version(q.session),
                                   group_by=q.group_by, pending=True)
 
     def reduce(t: Tally) -> MetricValue:
@@ -90,7 +91,7 @@ def lead_acceptance_rate(q: MetricQuery) -> MetricAnswer:
 
 def rejection_reasons(q: MetricQuery) -> MetricAnswer:
     tallies = aggregates.handoffs(q.session, q.start, q.end, states=("rejected",),
-                                  version=repository.active_version(q.session),
+                                  version=active_version(q.session),
                                   group_by=q.group_by, by_reason=True)
 
     def reduce(t: Tally) -> MetricValue:
@@ -109,7 +110,7 @@ def rejection_reasons(q: MetricQuery) -> MetricAnswer:
 
 def funnel_conversion(q: MetricQuery) -> MetricAnswer:
     tallies = aggregates.mql_funnel(q.session, q.start, q.end,
-                                    version=repository.active_version(q.session),
+                                    version=active_version(q.session),
                                     group_by=q.group_by)
 
     def reduce(t: Tally) -> MetricValue:
@@ -124,7 +125,7 @@ def _duration(kind: str) -> Callable[[MetricQuery], MetricAnswer]:
 
     def compute(q: MetricQuery) -> MetricAnswer:
         tallies = aggregates.clock_durations(q.session, q.start, q.end, kind=kind,
-                                             version=repository.active_version(q.session),
+                                             version=active_version(q.session),
                                              group_by=q.group_by)
 
         def reduce(t: Tally) -> MetricValue:
@@ -144,7 +145,7 @@ time_to_first_touch = _duration("first_touch")
 
 def sla_compliance(q: MetricQuery) -> MetricAnswer:
     tallies = aggregates.clock_outcomes(q.session, q.start, q.end,
-                                        version=repository.active_version(q.session),
+                                        version=active_version(q.session),
                                         now=q.now, group_by=q.group_by)
 
     def outcome(t: Tally, wanted: str, kind: str | None = None) -> int:
@@ -210,7 +211,7 @@ def cac(q: MetricQuery) -> MetricAnswer:
 def cost_per_mql(q: MetricQuery) -> MetricAnswer:
     _, marketing = _spend(q)
     mqls = aggregates.mql_count(q.session, q.start, q.end,
-                                version=repository.active_version(q.session))
+                                version=active_version(q.session))
     total = mqls.get("", Counter())
     return MetricAnswer(result=formulas.cost_per_mql(marketing, int(_sum(total, "n"))),
                         definition_versions=sorted(v for v in _versions(mqls, 0)
@@ -236,7 +237,7 @@ def pipeline_velocity(q: MetricQuery) -> MetricAnswer:
 
 
 def marketing_sourced_share(q: MetricQuery) -> MetricAnswer:
-    version = repository.active_version(q.session)
+    version = active_version(q.session)
     tallies = aggregates.sourced_wins(q.session, closed_from=q.first_day,
                                       closed_before=q.end_day, version=version,
                                       group_by=q.group_by)
@@ -298,7 +299,7 @@ def mql_commitment_attainment(q: MetricQuery) -> MetricAnswer:
         days = list(_items(aggregates.mql_days(
             q.session, midnight(min(c.period_start for c in commitments)),
             midnight(max(c.period_end for c in commitments) + timedelta(days=1)),
-            version=repository.active_version(q.session),
+            version=active_version(q.session),
             by_segment=any(c.segment for c in commitments)).get("", Counter())))
     series: dict[str | None, _Days] = {}
     records, versions = [], set()

@@ -22,7 +22,6 @@ from metrics.models import Forecast, Spend
 from metrics.query import UNASSIGNED, UNKNOWN, Facets, segment_of
 from metrics.records import ClockRecord, DealRecord, HandoffRecord, MqlRecord, SpendRecord
 from service.crm.models import Account, Campaign, Opportunity, Owner
-from service.definitions.models import LeadDefinition
 from service.handoffs.models import Commitment, Handoff
 from service.people.models import Person, StageEvent
 from service.sync.models import CrmRow
@@ -35,14 +34,6 @@ def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
     items = sorted(set(values), key=str)
     for i in range(0, len(items), CHUNK):
         yield items[i:i + CHUNK]
-
-
-_ACTIVE_VERSION = select(LeadDefinition.version).where(LeadDefinition.state == "active")
-
-
-def active_version(session: Session) -> int | None:
-    """The active definition's version; None means MQL events of every version count."""
-    return session.exec(_ACTIVE_VERSION).first()  # one statement object: keyed once
 
 
 @dataclass
