@@ -112,10 +112,10 @@ def sliced_search(
         # Restart from the last row seen instead of paging by offset: a row modified
         # mid-read jumps to the end of the order and an offset would skip the row after it.
         last = results[-1]
+        last_ms = row_ms(last, prop)
         if window.operator == "EQ":
             window = _Window(window.lower, "EQ", id_floor=str(last.get("id")))
-        elif (last_ms := row_ms(last, prop)) > window.lower \
-                and row_ms(results[0], prop) != last_ms:
+        elif last_ms > window.lower and row_ms(results[0], prop) != last_ms:
             window = _Window(lower=last_ms)
         else:
             # a whole page at one instant: a search from it would answer a page at it again
