@@ -102,6 +102,58 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process's threads and of the children it has waited for (dlt's
+    normalising workers, when it starts any)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def server_cpu_seconds(name: str = "postgres") -> float | None:
+    """CPU seconds all local processes called ``name`` have used so far; None without psutil
+    or such a process. A database server's backends come and go: one that has ended is
+    counted in its parent's children's times (PostgreSQL's postmaster waits for them)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    total, seen = 0.0, False
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        times = proc.info.get("cpu_times")
+        if proc.info.get("name") == name and times is not None:
+            total += times.user + times.system + times.children_user + times.children_system
+            seen = True
+    return total if seen else None
+
+
+@dataclass(frozen=True)
+class CpuSpent:
+    """CPU seconds spent between two readings: by this process (the benchmark's sandbox
+    CRMs live in it) and by the local database server (None when not measured)."""
+
+    here: float
+    server: float | None
+
+
+class CpuMeter:
+    """Readings of this process's and the database server's CPU, to split a run's cost."""
+
+    def __init__(self, server: bool) -> None:
+        self.server = server
+        self._mark = self._read()
+
+    def _read(self) -> tuple[float, float | None]:
+        return time.process_time(), server_cpu_seconds() if self.server else None
+
+    def lap(self) -> CpuSpent:
+        """What was spent since the last reading (or since the meter started)."""
+        here, server = self._read()
+        spent = CpuSpent(here - self._mark[0], None if server is None or self._mark[1] is None
+                         else server - self._mark[1])
+        self._mark = (here, server)
+        return spent
+
+
 @contextmanager
 def stopwatch() -> Iterator[list[float]]:
     """Yield a one-element list that holds the elapsed seconds once the block ends."""

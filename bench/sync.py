@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bench import Row, Size, Versus, peak_rss_mb, ratio
+from bench import CpuMeter, CpuSpent, Row, Size, Versus, own_cpu_seconds, peak_rss_mb, ratio
 
 if TYPE_CHECKING:
     from bench.runner import Context
@@ -105,11 +105,11 @@ def _connector(settings: Any, target: Target) -> OneStream:
 def task_fetch(target: Target, env: dict[str, str]) -> dict[str, Any]:
     """Pages as the sync reads them, mapped to records, then dropped."""
     connector = _connector(_settings(env, None), target)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     connector.check()
     records = sum(len(page.records) for page in connector.read(target.stream, None))
     return {"seconds": time.perf_counter() - start, "records": records,
-            "api_calls": connector.api_calls}
+            "api_calls": connector.api_calls, "cpu_seconds": time.process_time() - cpu}
 
 
 def task_sync(target: Target, env: dict[str, str], url: str, full: bool) -> dict[str, Any]:
@@ -147,12 +147,13 @@ def _sync_once(engine: Any, settings: Any, target: Target, *, full: bool) -> dic
     from service.sync.service import sync_source
 
     connector = _connector(settings, target)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     run = sync_source(engine, settings, target.source, full=full, connector=connector)
     seconds = time.perf_counter() - start
     counts = (run.counts or {}).get(target.stream, {})
     return {"seconds": seconds, "status": run.status, "error": run.error,
-            "fetched": counts.get("fetched", 0), "api_calls": connector.api_calls}
+            "fetched": counts.get("fetched", 0), "api_calls": connector.api_calls,
+            "cpu_seconds": time.process_time() - cpu}
 
 
 def task_dlt(target: Target, env: dict[str, str], url: str, workdir: str) -> dict[str, Any]:
@@ -171,13 +172,13 @@ def task_dlt(target: Target, env: dict[str, str], url: str, workdir: str) -> dic
     pipeline = dlt.pipeline(pipeline_name=f"bench_{target.source}", destination=destination,
                             dataset_name=f"dlt_{target.source}", pipelines_dir=workdir,
                             progress=None)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), own_cpu_seconds()
     pipeline.run(rest_api_source(config))  # type: ignore[arg-type]
     seconds = time.perf_counter() - start
     trace = pipeline.last_trace
     counts = trace.last_normalize_info.row_counts if trace and trace.last_normalize_info else {}
     return {"seconds": seconds, "records": int(counts.get(target.stream, 0)),
-            "destination": where}
+            "destination": where, "cpu_seconds": own_cpu_seconds() - cpu}
 
 
 def _dlt_config(target: Target, env: dict[str, str]) -> dict[str, Any]:
@@ -380,14 +381,19 @@ def _measure(target: Target, world: World, env: dict[str, str], ctx: Context,
              small: tuple[float, int], *, one_instant: bool = False) -> list[Row]:
     n = object_rows(world, target)
     name = f"sync.{target.label}"
+    server = ctx.database_kind == "postgresql"
     ctx.log(f"sync: {target.label}, {n:,} rows: fetch-only")
+    meter = CpuMeter(server)
     fetch = in_child("fetch", target=target, env=env)
+    fetch["cpu"] = meter.lap()
     full, changed, inc = _full_then_incremental(target, world, env, ctx, one_instant=one_instant)
     with ctx.database() as url:
         ctx.log(f"sync: {target.label}: dlt rest_api")
         workdir = ctx.tmp / f"dlt-{target.source}"
         workdir.mkdir(exist_ok=True)
+        meter = CpuMeter(server)
         dlt = in_child("dlt", target=target, env=env, url=url, workdir=str(workdir))
+        dlt["cpu"] = meter.lap()
     rate = n / full["seconds"]
     fetch_rate, dlt_rate = n / fetch["seconds"], n / dlt["seconds"]
     on = f"{n:,} rows, {ctx.database_kind}"
@@ -412,7 +418,34 @@ def _measure(target: Target, world: World, env: dict[str, str], ctx: Context,
             aim="flat (≤ 1.5×)", met=full["rss_mb"] <= 1.5 * small_mb,
             note=f"{n / small_n:.1f}× the rows; after imports "
                  f"{inc['start_rss_mb']:.0f} MB; dlt peak {dlt['rss_mb']:.0f} MB"),
+        cpu_ceiling(name, n, full, fetch, dlt, dlt_rate),
     ]
+
+
+def cpu_ceiling(name: str, n: int, full: dict[str, Any], fetch: dict[str, Any],
+                dlt: dict[str, Any], dlt_rate: float) -> Row:
+    """The fastest any sync doing this run's work could go on this machine's cores: every
+    CPU second the full run cost (Truce's process, the sandbox serving it, the database
+    server) spread perfectly over all cores. Beside it, 3× dlt's rate: the aim is in reach
+    only where the ceiling is above it."""
+    cores = os.cpu_count() or 1
+
+    def per_row(own: float, spent: CpuSpent) -> list[float]:
+        return [1e6 * x / n for x in (own, spent.here, spent.server) if x is not None]
+
+    truce = per_row(full["cpu_seconds"], full["cpu"])
+    ceiling = cores / (sum(truce) / 1e6)
+
+    def show(label: str, parts: list[float]) -> str:
+        return f"{label} " + " + ".join(f"{p:,.0f}" for p in parts)
+
+    server = "" if full["cpu"].server is not None else " (database server not measured)"
+    return Row(f"{name}.cpu_ceiling", ceiling, "rows/s",
+               Versus("3× dlt", 3 * dlt_rate, ratio(ceiling, 3 * dlt_rate)),
+               note=f"{cores} CPUs; µs of CPU a row (own + sandbox + database){server}: "
+                    f"{show('Truce', truce)}; "
+                    f"{show('fetch-only', per_row(fetch['cpu_seconds'], fetch['cpu']))}; "
+                    f"{show('dlt', per_row(dlt['cpu_seconds'], dlt['cpu']))}")
 
 
 def _full_then_incremental(target: Target, world: World, env: dict[str, str], ctx: Context,
@@ -424,7 +457,10 @@ def _full_then_incremental(target: Target, world: World, env: dict[str, str], ct
         ctx.log(f"sync: {target.label}: Truce full sync into {ctx.database_kind}")
         runs: dict[str, Any] = {}
 
+        meter = CpuMeter(ctx.database_kind == "postgresql")
+
         def between(full: dict[str, Any]) -> None:
+            full["cpu"] = meter.lap()
             _check_run(full, target)
             runs["full"] = full
             runs["changed"] = change_some(world, target, CHANGED_SHARE,

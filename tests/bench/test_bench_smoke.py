@@ -9,6 +9,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from bench import QUICK
@@ -35,3 +36,21 @@ def test_toy_run_writes_the_contract_shape(tmp_path: Path) -> None:
         assert entry["vs"]["value"] > 0 and entry["vs"]["ratio"] > 0
     evaluated = next(e for n, e in results.items() if n.startswith("definition.evaluate_"))
     assert "agree" in evaluated["note"] and "DISAGREE" not in evaluated["note"]
+
+
+def test_cpu_ceiling_spreads_every_cpu_second_of_the_run_over_the_cores(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import CpuSpent
+    from bench.sync import cpu_ceiling
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    # 1,000 rows: Truce 0.4 s, the sandbox 0.2 s, the database 0.4 s -> 1 ms a row, 2 cores
+    full = {"cpu_seconds": 0.4, "cpu": CpuSpent(here=0.2, server=0.4)}
+    fetch = {"cpu_seconds": 0.1, "cpu": CpuSpent(here=0.2, server=None)}
+    dlt = {"cpu_seconds": 0.8, "cpu": CpuSpent(here=0.2, server=0.1)}
+    row = cpu_ceiling("sync.x", 1_000, full, fetch, dlt, dlt_rate=500.0)
+    assert row.value == 2_000
+    assert row.vs is not None and row.vs.value == 1_500 and row.vs.ratio == 2_000 / 1_500
+    assert "Truce 400 + 200 + 400" in (row.note or "")
+    assert "fetch-only 100 + 200;" in (row.note or "")
+    assert "dlt 800 + 200 + 100" in (row.note or "")
