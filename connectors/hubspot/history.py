@@ -49,7 +49,11 @@ def _entries(row: Row, prop: str) -> list[tuple[datetime, str | None]]:
 
 
 def history_records(row: Row) -> list[FieldChangeRecord | ActivityRecord | Malformed]:
-    """Field changes of status, lifecycle stage and score, then the marketing touches."""
+    """Field changes of status, lifecycle stage and score, then the marketing touches.
+
+    Built with ``model_construct``: every value is made here already typed (times aware and
+    checked by ``parse_datetime``, kinds from ``MARKETING_KINDS``), and validating them again
+    was 8% of the reading thread's time in a full sync."""
     contact_id = str(row["id"])
     person = record_key(SOURCE, "contacts", contact_id)
     out: list[FieldChangeRecord | ActivityRecord | Malformed] = []
@@ -63,7 +67,7 @@ def history_records(row: Row) -> list[FieldChangeRecord | ActivityRecord | Malfo
         for at, value in entries:
             if value == previous:
                 continue
-            out.append(FieldChangeRecord(
+            out.append(FieldChangeRecord.model_construct(
                 source=SOURCE, object=HISTORY_OBJECT,
                 external_id=f"{contact_id}:{field}:{to_ms(at)}", modstamp=at,
                 record_key=person, field=field, old_value=previous, new_value=value, at=at,
@@ -78,10 +82,10 @@ def history_records(row: Row) -> list[FieldChangeRecord | ActivityRecord | Malfo
         for at, value in entries:
             if value is None:
                 continue
-            out.append(ActivityRecord(
+            out.append(ActivityRecord.model_construct(
                 source=SOURCE, object=ACTIVITY_OBJECT,
                 external_id=f"{contact_id}:{prop}:{to_ms(at)}", modstamp=at,
-                kind=kind, at=at, person_key=person,  # type: ignore[arg-type]
+                kind=kind, at=at, person_key=person,
             ))
     return out
 
