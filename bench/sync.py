@@ -105,11 +105,11 @@ def _connector(settings: Any, target: Target) -> OneStream:
 def task_fetch(target: Target, env: dict[str, str]) -> dict[str, Any]:
     """Pages as the sync reads them, mapped to records, then dropped."""
     connector = _connector(_settings(env, None), target)
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu = time.perf_counter(), own_cpu_seconds()
     connector.check()
     records = sum(len(page.records) for page in connector.read(target.stream, None))
     return {"seconds": time.perf_counter() - start, "records": records,
-            "api_calls": connector.api_calls, "cpu_seconds": time.process_time() - cpu}
+            "api_calls": connector.api_calls, "cpu_seconds": own_cpu_seconds() - cpu}
 
 
 def task_sync(target: Target, env: dict[str, str], url: str, full: bool) -> dict[str, Any]:
@@ -147,13 +147,13 @@ def _sync_once(engine: Any, settings: Any, target: Target, *, full: bool) -> dic
     from service.sync.service import sync_source
 
     connector = _connector(settings, target)
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu = time.perf_counter(), own_cpu_seconds()
     run = sync_source(engine, settings, target.source, full=full, connector=connector)
     seconds = time.perf_counter() - start
     counts = (run.counts or {}).get(target.stream, {})
     return {"seconds": seconds, "status": run.status, "error": run.error,
             "fetched": counts.get("fetched", 0), "api_calls": connector.api_calls,
-            "cpu_seconds": time.process_time() - cpu}
+            "cpu_seconds": own_cpu_seconds() - cpu}
 
 
 def task_dlt(target: Target, env: dict[str, str], url: str, workdir: str) -> dict[str, Any]:
@@ -381,9 +381,8 @@ def _measure(target: Target, world: World, env: dict[str, str], ctx: Context,
              small: tuple[float, int], *, one_instant: bool = False) -> list[Row]:
     n = object_rows(world, target)
     name = f"sync.{target.label}"
-    server = ctx.database_kind == "postgresql"
     ctx.log(f"sync: {target.label}, {n:,} rows: fetch-only")
-    meter = CpuMeter(server)
+    meter = _meter(ctx)
     fetch = in_child("fetch", target=target, env=env)
     fetch["cpu"] = meter.lap()
     full, changed, inc = _full_then_incremental(target, world, env, ctx, one_instant=one_instant)
@@ -391,7 +390,7 @@ def _measure(target: Target, world: World, env: dict[str, str], ctx: Context,
         ctx.log(f"sync: {target.label}: dlt rest_api")
         workdir = ctx.tmp / f"dlt-{target.source}"
         workdir.mkdir(exist_ok=True)
-        meter = CpuMeter(server)
+        meter = _meter(ctx)
         dlt = in_child("dlt", target=target, env=env, url=url, workdir=str(workdir))
         dlt["cpu"] = meter.lap()
     rate = n / full["seconds"]
@@ -420,6 +419,12 @@ def _measure(target: Target, world: World, env: dict[str, str], ctx: Context,
                  f"{inc['start_rss_mb']:.0f} MB; dlt peak {dlt['rss_mb']:.0f} MB"),
         cpu_ceiling(name, n, full, fetch, dlt, dlt_rate),
     ]
+
+
+def _meter(ctx: Context) -> CpuMeter:
+    """A CPU meter from now: the database server is read when it is PostgreSQL (SQLite and
+    DuckDB run inside the measured processes)."""
+    return CpuMeter(server=ctx.database_kind == "postgresql")
 
 
 def cpu_ceiling(name: str, n: int, full: dict[str, Any], fetch: dict[str, Any],
@@ -457,7 +462,7 @@ def _full_then_incremental(target: Target, world: World, env: dict[str, str], ct
         ctx.log(f"sync: {target.label}: Truce full sync into {ctx.database_kind}")
         runs: dict[str, Any] = {}
 
-        meter = CpuMeter(ctx.database_kind == "postgresql")
+        meter = _meter(ctx)
 
         def between(full: dict[str, Any]) -> None:
             full["cpu"] = meter.lap()

@@ -9,7 +9,6 @@ Responses are parsed from the raw body so one bad value never loses a whole page
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -76,7 +75,7 @@ def _body(exc: BaseException) -> Json:
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "replace")
     try:
-        parsed = json.loads(raw) if raw else {}
+        parsed = orjson.loads(raw) if raw else {}
     except ValueError:
         return {"message": str(raw)[:200]}
     return parsed if isinstance(parsed, dict) else {}

@@ -177,6 +177,12 @@ def test_contacts_carry_associations_xrefs_and_history(world: World, clean: Read
     assert all(c.record_key.removeprefix("hubspot:contacts:") in people for c in changes)
     touches = Counter(r.kind for r in records["contacts"] if isinstance(r, ActivityRecord))
     assert touches["form_submission"] > 0 and touches["web_visit"] > 0
+    # history records are built without validation (their values are typed as made): each
+    # must still be one the model would accept, with aware times
+    for rec in records["contacts"]:
+        if isinstance(rec, FieldChangeRecord | ActivityRecord):
+            assert type(rec).model_validate(rec.model_dump()) == rec
+            assert rec.at.tzinfo is not None and rec.modstamp == rec.at
     deals = [r for r in records["deals"] if isinstance(r, OpportunityRecord)]
     assert deals and all(d.person_keys for d in deals)
     calls = [r for r in records["calls"] if isinstance(r, ActivityRecord)]
