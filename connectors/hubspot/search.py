@@ -4,7 +4,8 @@ HubSpot's search refuses ``after`` beyond 10,000, so before a slice would cross 
 slice starts again at the last timestamp seen (``GTE``): rows sharing that timestamp are read
 twice and dropped by id. If a whole slice shares one timestamp, time cannot move the window,
 so the rows at that instant are walked by ``hs_object_id`` instead, and then the window
-continues strictly after it.
+continues strictly after it (a page mostly at one instant, as after a bulk update, starts that
+walk at once).
 """
 
 from __future__ import annotations
@@ -115,10 +116,26 @@ def sliced_search(
         last_ms = row_ms(last, prop)
         if window.operator == "EQ":
             window = _Window(window.lower, "EQ", id_floor=str(last.get("id")))
-        elif last_ms > window.lower and row_ms(results[0], prop) != last_ms:
+            continue
+        at_last = _trailing_at(results, prop, last_ms)
+        if last_ms > window.lower and 2 * at_last < len(results):
             window = _Window(lower=last_ms)
         else:
-            # a whole page at one instant: a search from it would answer a page at it again
-            # (or the same page, from the window's own lower bound), so walk that instant by
-            # id, from its first row
+            # a page at one instant, or mostly (a bulk update behind a few older rows): a
+            # search from the instant would likely answer a page at it again, so walk that
+            # instant by id, from its first row. Guessing wrong costs one search either
+            # way; a page mostly at one instant is what a bulk update looks like.
+            if from_instant is not None:
+                # the page held every row of the window before the instant
+                from_instant -= len(results) - at_last
             window = _Window(max(last_ms, window.lower), "EQ", id_floor="0")
+
+
+def _trailing_at(results: list[Row], prop: str, last_ms: int) -> int:
+    """How many rows end the page at its last instant."""
+    count = 0
+    for row in reversed(results):
+        if row_ms(row, prop) != last_ms:
+            break
+        count += 1
+    return count
