@@ -161,6 +161,9 @@ class SalesforceConnector:
         if start is None and spec.tombstones:
             # a full queryAll pass sees the whole recycle bin: getDeleted starts from here
             state["deleted_until"] = (self.clock() - self.lookback).isoformat()
+        # ids this read returned, so getDeleted's list adds only purged ones; a full read asks
+        # no getDeleted, and keeping every id of a million-row object grew memory with it
+        watch = bool(spec.tombstones and start is not None)
         seen: set[str] = set()
         calls = self.api_calls
         since = start - self.lookback if start else None
@@ -175,11 +178,12 @@ class SalesforceConnector:
         while True:
             rows: list[dict[str, Any]] = result.get("records") or []
             records = self._map_page(p, rows)
-            seen.update(row["Id"] for row in rows)
+            if watch:
+                seen.update(row["Id"] for row in rows)
             if rows:
                 last = (_iso(rows[-1].get(p.stamp_field)), rows[-1]["Id"])
             done = bool(result.get("done", True)) or not result.get("nextRecordsUrl")
-            if done and spec.tombstones and start is not None:
+            if done and watch:
                 records.extend(self._tombstones(spec, start, state, seen))
             yield Page(stream, records, Cursor(last[0], last[1], dict(state)),
                        api_calls=self.api_calls - calls)
