@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import orjson
 import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
@@ -36,6 +37,19 @@ from connectors.salesforce.login import (
 from service.settings import SalesforceSettings
 
 T = TypeVar("T")
+
+
+class _Salesforce(Salesforce):
+    """simple-salesforce, with its answers parsed by orjson into plain dicts.
+
+    The library parses every answer with ``object_pairs_hook=OrderedDict``; on a 2,000-lead
+    ``queryAll`` batch that took about four times orjson's time and a fifth of a full sync's
+    reading thread. Its own calls, sessions and errors are unchanged.
+    """
+
+    def parse_result_to_json(self, result: requests.Response) -> Any:
+        return orjson.loads(result.content)
+
 EXPIRED_TOKEN = (
     "Salesforce session expired: set a fresh TRUCE_SALESFORCE_ACCESS_TOKEN or use "
     "username-password / client credentials"
@@ -125,7 +139,7 @@ class SalesforceClient:
     def _connect(self, session: Session) -> None:
         if not session.instance_url:
             raise ConnectorError("no Salesforce instance URL: set TRUCE_SALESFORCE_INSTANCE_URL")
-        self._sf = Salesforce(
+        self._sf = _Salesforce(
             instance_url=session.instance_url,
             session_id=session.session_id,
             session=self.http,

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import trustme
+from simple_salesforce import Salesforce
 
 from connectors.base import ConnectorError, Cursor, StopEarly
 from connectors.records import AnyRecord, Malformed, PersonRecord
@@ -38,6 +39,19 @@ def by_id(records: list[Record]) -> dict[str, Record]:
 def live_lead_ids(world: World) -> list[str]:
     return sorted(i for i, r in world.salesforce.table("Lead").items()
                   if not r["IsDeleted"] and r.get("LastName") and "@" in (r.get("Email") or "@"))
+
+
+def test_answers_parse_as_the_library_parses_them(sf_connector: Make) -> None:
+    """Query answers are parsed by orjson; they must equal simple-salesforce's own parse
+    (amounts as numbers, nulls, nested attributes), as plain dicts."""
+    sf = sf_connector().client.sf
+    soql = "SELECT Id, Name, Amount, CloseDate, StageName, AccountId FROM Opportunity"
+    answer = sf._call_salesforce("GET", sf.base_url + "queryAll/", params={"q": soql})
+    ours = sf.parse_result_to_json(answer)
+    theirs = Salesforce.parse_result_to_json(sf, answer)
+    assert ours["records"] and ours == theirs
+    assert type(ours) is dict and type(ours["records"][0]["attributes"]) is dict
+    assert any(isinstance(r["Amount"], float | int) for r in ours["records"])
 
 
 def test_streams_are_in_dependency_order(sf_connector: Make) -> None:
