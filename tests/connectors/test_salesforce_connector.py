@@ -227,6 +227,22 @@ def test_deletions_purged_from_the_recycle_bin_come_from_get_deleted(
     assert cursor2.state.get("deleted_until")
 
 
+def test_a_deletion_still_in_the_recycle_bin_arrives_once(
+        sf_world: World, sf_connector: Make) -> None:
+    """queryAll returns the deleted lead and getDeleted lists it too: the incremental read
+    reports it once, not again as a tombstone."""
+    now = [sf_world.clock() - timedelta(minutes=10)]
+    connector = sf_connector(clock=lambda: now[0])
+    _, cursor = read_all(connector, "leads")
+    lead_id = live_lead_ids(sf_world)[0]
+    with sf_world.lock:
+        sf_world.salesforce.delete("Lead", lead_id, at=sf_world.clock() - timedelta(minutes=3))
+    now[0] = sf_world.clock()
+    again, _ = read_all(connector, "leads", cursor)
+    mine = [r for r in again if r.external_id == lead_id]
+    assert len(mine) == 1 and mine[0].deleted
+
+
 def _describes(connector: SalesforceConnector) -> list[str]:
     """What the connector asks of the org's describe from now on."""
     asked: list[str] = []
